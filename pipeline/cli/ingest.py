@@ -1,0 +1,9 @@
+"""`sitewatch` subcommands: ingest (being written)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
+    """Add this module's commands to the CLI."""

@@ -192,7 +192,8 @@ class Grid:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Grid:
         """Inverse of :meth:`to_dict`."""
-        return cls(d["crs"], Affine(*d["transform"][:6]), tuple(d["shape"]))  # type: ignore[arg-type]
+        rows, cols = d["shape"]
+        return cls(d["crs"], Affine(*d["transform"][:6]), (int(rows), int(cols)))
 
 
 def utm_crs_for(lon: float, lat: float) -> str:

@@ -435,7 +435,9 @@ class ClaimObject:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ClaimObject:
         """Inverse of :meth:`to_dict`."""
-        return cls(d["class"], d.get("count_min"), d.get("count_max"), dict(d.get("attributes", {})))
+        return cls(
+            d["class"], d.get("count_min"), d.get("count_max"), dict(d.get("attributes", {}))
+        )
 
 
 @dataclass(frozen=True)
@@ -498,7 +500,13 @@ class Claim:
     def from_dict(cls, d: Mapping[str, Any], *, sites: Mapping[str, Site] | None = None) -> Claim:
         """Inverse of :meth:`to_dict`; ``sites`` maps ids to full :class:`Site` records."""
         known = {
-            "id", "source", "checkable", "site", "window", "event", "objects",
+            "id",
+            "source",
+            "checkable",
+            "site",
+            "window",
+            "event",
+            "objects",
         }
         s = d.get("site")
         site: Site | None = None

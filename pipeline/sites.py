@@ -54,7 +54,7 @@ def square_aoi(lon: float, lat: float, half_size_m: float) -> Ring:
 def _airports() -> dict[str, dict[str, Any]]:
     import airportsdata  # imported lazily: loading the table takes ~0.3 s
 
-    return dict(airportsdata.load("ICAO"))
+    return {k: dict(v) for k, v in airportsdata.load("ICAO").items()}
 
 
 def _site_from_airport(rec: dict[str, Any], half_size_m: float = 2500.0) -> Site:
@@ -82,7 +82,7 @@ class SiteRegistry:
     def __post_init__(self) -> None:
         index: dict[str, str] = {}
         for s in self.sites:
-            for name in (s.id, s.name, *s.aliases, *( [s.icao] if s.icao else [])):
+            for name in (s.id, s.name, *s.aliases, *([s.icao] if s.icao else [])):
                 key = normalise_name(name)
                 if key:
                     index.setdefault(key, s.id)

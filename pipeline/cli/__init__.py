@@ -56,7 +56,7 @@ def build_app() -> typer.Typer:
             False, "--version", callback=_version, is_eager=True, help="Print the version."
         ),
     ) -> None:
-        """sitewatch command line."""
+        """Sitewatch command line."""
 
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"pipeline.cli.{name}")

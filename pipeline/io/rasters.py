@@ -90,10 +90,16 @@ def write_cog(
                     for i, d in enumerate(band_descriptions, start=1):
                         ds.set_band_description(i, d)
             with mem.open() as src:
-                rasterio.shutil.copy(src, tmp, **{k: v for k, v in profile.items()
-                                                   if k not in ("count", "height", "width",
-                                                                "dtype", "crs", "transform",
-                                                                "nodata")})
+                rasterio.shutil.copy(
+                    src,
+                    tmp,
+                    **{
+                        k: v
+                        for k, v in profile.items()
+                        if k
+                        not in ("count", "height", "width", "dtype", "crs", "transform", "nodata")
+                    },
+                )
     return target
 
 

@@ -1,9 +1,117 @@
-"""`sitewatch` subcommands: ingest (being written)."""
+"""`sitewatch ingest`: validate a folder of GeoTIFFs or a STAC catalog and list the tiles."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.errors import SitewatchError
+from pipeline.ingest import IngestConfig, IngestReport, ingest
+from pipeline.io.atomic import write_json_atomic
+from pipeline.model import isoformat_z
+
+_DEFAULTS = IngestConfig()
+
+
+def _fmt_sun(az: float | None, el: float | None) -> str:
+    if az is None and el is None:
+        return "-"
+    a = "?" if az is None else f"{az:.1f}"
+    e = "?" if el is None else f"{el:.1f}"
+    return f"{a} / {e}"
+
+
+def render_report(report: IngestReport, console: Console) -> None:
+    """Print accepted tiles and rejected files as two rich tables."""
+    if report.tiles:
+        table = Table(title=f"Accepted tiles ({len(report.tiles)})")
+        for col in ("site", "acquired (UTC)", "GSD m", "size px", "bands", "sun az/el deg"):
+            table.add_column(col, no_wrap=True)
+        for t in report.tiles:
+            table.add_row(
+                t.site_id,
+                isoformat_z(t.acquired),
+                f"{t.gsd_m:.2f}",
+                f"{t.grid.width}x{t.grid.height}",
+                f"{t.band_count} {t.dtype}",
+                _fmt_sun(t.sun_azimuth_deg, t.sun_elevation_deg),
+            )
+        console.print(table)
+    if report.rejected:
+        table = Table(title=f"Rejected files ({len(report.rejected)})")
+        table.add_column("path", overflow="fold")
+        table.add_column("reason", overflow="fold")
+        for r in report.rejected:
+            table.add_row(r.path, r.reason)
+        console.print(table)
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    """Add this module's commands to the CLI."""
+    """Add the ``ingest`` command to the CLI."""
+
+    @app.command("ingest")
+    def ingest_cmd(
+        source: Annotated[
+            Path,
+            typer.Argument(
+                exists=True,
+                help="Folder of GeoTIFF/COG files (searched recursively), one GeoTIFF, or a "
+                "STAC catalog/collection/item JSON.",
+            ),
+        ],
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print the ingest report as JSON, not tables.")
+        ] = False,
+        out: Annotated[
+            Path | None,
+            typer.Option(help="Write the ingest report JSON here (atomically), e.g. tiles.json."),
+        ] = None,
+        max_pixels: Annotated[
+            int,
+            typer.Option(
+                "--max-pixels",
+                min=1,
+                help="Reject files whose declared width x height x bands exceeds this.",
+            ),
+        ] = _DEFAULTS.max_pixels,
+        max_bands: Annotated[
+            int, typer.Option("--max-bands", min=1, help="Most bands a tile may have.")
+        ] = _DEFAULTS.max_bands,
+        scan: Annotated[
+            bool,
+            typer.Option(
+                "--scan/--no-scan",
+                help="Stream pixels to reject all-nodata, blank and corrupt tiles.",
+            ),
+        ] = True,
+    ) -> None:
+        """Validate tiles and list accepted ones and rejected files with reasons.
+
+        Exit code 0 when at least one tile is accepted, 1 when none is, 2 on
+        usage errors.
+        """
+        err = Console(stderr=True)
+        try:
+            config = IngestConfig(max_pixels=max_pixels, max_bands=max_bands, scan_pixels=scan)
+            report = ingest(source, config=config)
+        except SitewatchError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        if out is not None:
+            write_json_atomic(out, report.to_dict())
+        if as_json:
+            typer.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+        else:
+            render_report(report, Console())
+        if not report.tiles:
+            err.print(
+                f"[red]no tile accepted[/red] from {source}: "
+                f"{len(report.rejected)} file(s) rejected"
+                + ("" if report.rejected else " (no .tif/.tiff files found)")
+            )
+            raise typer.Exit(1)

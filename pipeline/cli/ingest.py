@@ -26,8 +26,21 @@ def _fmt_sun(az: float | None, el: float | None) -> str:
     return f"{a} / {e}"
 
 
-def render_report(report: IngestReport, console: Console) -> None:
-    """Print accepted tiles and rejected files as two rich tables."""
+def _short(path: str, base: Path | None) -> str:
+    """``path`` relative to ``base`` when it lies inside it (keeps tables narrow)."""
+    if base is None:
+        return path
+    try:
+        return str(Path(path).relative_to(base))
+    except ValueError:
+        return path
+
+
+def render_report(report: IngestReport, console: Console, *, base: Path | None = None) -> None:
+    """Print accepted tiles and rejected files as two rich tables.
+
+    Rejected paths inside ``base`` (the ingested folder) are shown relative to it.
+    """
     if report.tiles:
         table = Table(title=f"Accepted tiles ({len(report.tiles)})")
         for col in ("site", "acquired (UTC)", "GSD m", "size px", "bands", "sun az/el deg"):
@@ -47,7 +60,7 @@ def render_report(report: IngestReport, console: Console) -> None:
         table.add_column("path", overflow="fold")
         table.add_column("reason", overflow="fold")
         for r in report.rejected:
-            table.add_row(r.path, r.reason)
+            table.add_row(_short(r.path, base), r.reason)
         console.print(table)
 
 
@@ -107,7 +120,8 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
         else:
-            render_report(report, Console())
+            base = source.resolve() if source.is_dir() else source.resolve().parent
+            render_report(report, Console(), base=base)
         if not report.tiles:
             err.print(
                 f"[red]no tile accepted[/red] from {source}: "

@@ -32,7 +32,14 @@ ACQUIRED_TAGS: tuple[str, ...] = (
     "DATETIME_ACQUIRED",
 )
 SITE_TAGS: tuple[str, ...] = ("SITEWATCH_SITE_ID",)
-SENSOR_TAGS: tuple[str, ...] = ("SENSOR", "SATELLITE", "PLATFORM", "SPACECRAFT_ID", "MISSION")
+SENSOR_TAGS: tuple[str, ...] = (
+    "SENSOR",
+    "SATELLITE",
+    "SATELLITEID",
+    "PLATFORM",
+    "SPACECRAFT_ID",
+    "MISSION",
+)
 SUN_AZIMUTH_TAGS: tuple[str, ...] = (
     "SUN_AZIMUTH",
     "SUN_AZIMUTH_ANGLE",
@@ -47,6 +54,8 @@ SUN_ELEVATION_TAGS: tuple[str, ...] = (
     "SUNELEVATION",
     "SUN_EL",
 )
+
+SUN_ZENITH_TAGS: tuple[str, ...] = ("SUN_ZENITH", "SUN_ZENITH_ANGLE", "MEAN_SUN_ZENITH")
 
 _EARTH_RADIUS_M = 6_371_008.8
 
@@ -65,6 +74,12 @@ _FILENAME = re.compile(
     r"^(?P<site>.+?)[_\-\s.](?P<y>\d{4})-?(?P<m>\d{2})-?(?P<d>\d{2})"
     r"(?:[T_](?P<H>\d{2}):?(?P<M>\d{2}):?(?P<S>\d{2})(?P<z>Z)?)?"
     r"(?=$|[_\-\s.])",
+    re.IGNORECASE,
+)
+# Fallback: the first date(time) token anywhere in the stem ("20241213T083000_khmeimim_pan").
+_DATE_ANYWHERE = re.compile(
+    r"(?<![0-9])(?P<y>\d{4})-?(?P<m>\d{2})-?(?P<d>\d{2})"
+    r"(?:[T_](?P<H>\d{2}):?(?P<M>\d{2}):?(?P<S>\d{2})(?P<z>Z)?)?(?![0-9])",
     re.IGNORECASE,
 )
 
@@ -102,17 +117,7 @@ class FilenameInfo:
     acquired: datetime
 
 
-def parse_filename(stem: str) -> FilenameInfo | None:
-    """Parse ``<site>_<YYYYMMDD>[T<HHMMSS>Z]`` from a file name stem.
-
-    The date may be written ``YYYY-MM-DD`` and the time ``HH:MM:SS``; anything
-    after a following separator is ignored. A date alone means 00:00:00 UTC.
-    Returns ``None`` when the stem has no such pattern or the date is not a real
-    calendar date/time.
-    """
-    m = _FILENAME.match(stem)
-    if not m:
-        return None
+def _info(m: re.Match[str], site_token: str) -> FilenameInfo | None:
     try:
         acquired = datetime(
             int(m["y"]),
@@ -125,7 +130,30 @@ def parse_filename(stem: str) -> FilenameInfo | None:
         )
     except ValueError:
         return None
-    return FilenameInfo(site_token=m["site"], acquired=acquired)
+    return FilenameInfo(site_token=site_token, acquired=acquired)
+
+
+def parse_filename(stem: str) -> FilenameInfo | None:
+    """Parse ``<site>_<YYYYMMDD>[T<HHMMSS>Z]`` from a file name stem.
+
+    The date may be written ``YYYY-MM-DD`` and the time ``HH:MM:SS``; anything
+    after a following separator is ignored. A date alone means 00:00:00 UTC.
+    Stems of other shapes fall back to the first real date(time) token
+    anywhere, with the text before it (or else the first word after it; may
+    be empty) as the site token. Returns ``None`` when no real calendar date/time is found.
+    """
+    m = _FILENAME.match(stem)
+    if m:
+        info = _info(m, m["site"])
+        if info is not None:
+            return info
+    for m in _DATE_ANYWHERE.finditer(stem):
+        before = stem[: m.start()].strip("_-. ")
+        after = re.split(r"[_.\s]", stem[m.end() :].strip("_-. "), maxsplit=1)[0]
+        info = _info(m, before or after)
+        if info is not None:
+            return info
+    return None
 
 
 def tile_id(site_id: str, acquired: datetime) -> str:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from affine import Affine
 from shapely.geometry import Polygon
 
 from pipeline.errors import GridError, SitewatchError, TileReadError, TileValidationError
@@ -61,6 +62,13 @@ def _invalid(path: str, reason: str) -> TileValidationError:
 def _check_header(h: RasterHeader, config: IngestConfig) -> tuple[Grid, str, float | None, float]:
     """Header checks; returns grid, dtype, nodata and ground sample distance (m)."""
     p = h.path
+    if h.crs is None or h.transform == Affine.identity():
+        if h.georef_hint is not None:
+            raise _invalid(
+                p,
+                f"raster is georeferenced only by {h.georef_hint.upper()}; orthorectify or "
+                "warp it to a map grid first (e.g. gdalwarp -t_srs EPSG:326xx)",
+            )
     if h.crs is None:
         raise _invalid(p, "raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:32636)")
     try:
@@ -188,6 +196,9 @@ def _extras(
         el_tag = checks.first_tag(h.tags, checks.SUN_ELEVATION_TAGS)
         az = checks.parse_angle(*az_tag) if az_tag else None
         el = checks.parse_angle(*el_tag) if el_tag else None
+        if el is None:
+            zen_tag = checks.first_tag(h.tags, checks.SUN_ZENITH_TAGS)
+            el = 90.0 - checks.parse_angle(*zen_tag) if zen_tag else None
         if az is None and hint is not None:
             az = hint.sun_azimuth_deg
         if el is None and hint is not None:

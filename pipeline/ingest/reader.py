@@ -28,7 +28,10 @@ class RasterHeader:
 
     ``data_end`` is the largest byte offset a TIFF block reaches (offset plus
     size), or ``None`` when the driver does not expose block offsets; a value
-    above ``file_size`` means the file is truncated.
+    above ``file_size`` means the file is truncated. ``tags`` merges GDAL's
+    ``IMAGERY`` domain (vendor metadata sidecars: ``ACQUISITIONDATETIME``,
+    ``SATELLITEID``...) under the default-domain tags, which win. ``georef_hint``
+    says ``"gcps"`` or ``"rpcs"`` when the file is georeferenced only that way.
     """
 
     path: str
@@ -44,6 +47,7 @@ class RasterHeader:
     file_size: int = 0
     data_end: int | None = None
     block_shape: tuple[int, int] = (1, 1)
+    georef_hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,13 @@ def read_header(path: str | os.PathLike[str]) -> RasterHeader:
     try:
         with _open(p) as ds:
             crs = None if ds.crs is None else ds.crs.to_string()
+            tags = {str(k): str(v) for k, v in ds.tags(ns="IMAGERY").items()}
+            tags.update({str(k): str(v) for k, v in ds.tags().items()})
+            hint = None
+            if ds.gcps[0]:
+                hint = "gcps"
+            elif ds.rpcs is not None:
+                hint = "rpcs"
             return RasterHeader(
                 path=p,
                 driver=ds.driver,
@@ -124,10 +135,11 @@ def read_header(path: str | os.PathLike[str]) -> RasterHeader:
                 crs=crs or None,
                 transform=ds.transform,
                 nodata=None if ds.nodata is None else float(ds.nodata),
-                tags={str(k): str(v) for k, v in ds.tags().items()},
+                tags=tags,
                 file_size=size,
                 data_end=_tiff_data_end(ds),
                 block_shape=(int(ds.block_shapes[0][0]), int(ds.block_shapes[0][1])),
+                georef_hint=hint,
             )
     except RasterioError as exc:
         raise TileReadError(f"{p}: cannot open as a raster ({exc})") from exc

@@ -38,10 +38,28 @@ def test_filename_with_dashed_date(when):
 
 @pytest.mark.parametrize(
     "stem",
-    ["scene", "khmeimim", "khmeimim_20241332", "khmeimim_2024121", "20241213", "x_2024121399"],
+    ["scene", "khmeimim", "khmeimim_20241332", "khmeimim_2024121", "x_2024121399", "v12345678"],
 )
 def test_filename_without_valid_date(stem):
     assert parse_filename(stem) is None
+
+
+@pytest.mark.parametrize(
+    ("stem", "token", "expected"),
+    [
+        ("20241213", "", datetime(2024, 12, 13, tzinfo=UTC)),
+        ("20241213T083000_khmeimim_pan", "khmeimim", datetime(2024, 12, 13, 8, 30, tzinfo=UTC)),
+        (
+            "S2B_MSIL2A_20241213T083000_N0511",
+            "S2B_MSIL2A",
+            datetime(2024, 12, 13, 8, 30, tzinfo=UTC),
+        ),
+        ("benina_20241399_20241214", "benina_20241399", datetime(2024, 12, 14, tzinfo=UTC)),
+    ],
+)
+def test_filename_date_anywhere(stem, token, expected):
+    info = parse_filename(stem)
+    assert info is not None and (info.site_token, info.acquired) == (token, expected)
 
 
 @pytest.mark.parametrize(

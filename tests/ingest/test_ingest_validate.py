@@ -283,3 +283,31 @@ def test_config_rejects_nonsense():
         IngestConfig(max_pixels=0)
     with pytest.raises(ConfigError):
         IngestConfig(min_bands=4, max_bands=2)
+
+
+def test_vendor_imagery_metadata_and_sun_zenith(tmp_path, make_tile):
+    p = make_tile(
+        tmp_path / "scene.tif",
+        tags={"SUN_AZIMUTH_ANGLE": "-20", "SUN_ZENITH": "60"},
+    )
+    with rasterio.open(p, "r+") as ds:
+        ds.update_tags(ns="IMAGERY", ACQUISITIONDATETIME="2024-12-13 08:30:00", SATELLITEID="PHR1A")
+    tile = validate_tile(p)
+    assert tile.acquired == T0
+    assert tile.sensor == "PHR1A"
+    assert tile.sun_azimuth_deg == pytest.approx(340.0)
+    assert tile.sun_elevation_deg == pytest.approx(30.0)
+
+
+def test_gcp_only_raster_explains_what_to_do(tmp_path, make_tile, registry):
+    from rasterio.control import GroundControlPoint
+
+    site = registry.get("khmeimim")
+    p = make_tile(tmp_path / "khmeimim_20241213.tif", crs=None, transform=Affine.identity())
+    gcps = [
+        GroundControlPoint(row=r, col=c, x=site.lon + c * 1e-5, y=site.lat - r * 1e-5)
+        for r, c in ((0, 0), (0, 128), (96, 0), (96, 128))
+    ]
+    with rasterio.open(p, "r+") as ds:
+        ds.gcps = (gcps, "EPSG:4326")
+    _reject(p, TileValidationError, "only by gcps", "orthorectify")

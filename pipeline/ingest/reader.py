@@ -192,7 +192,7 @@ def scan_pixels(
                 total += ok.size
                 valid += n
                 if n:
-                    vals = data[:, ok]
+                    vals = data if n == ok.size else data[:, ok]
                     lo, hi = float(vals.min()), float(vals.max())
                     vmin = lo if vmin is None else min(vmin, lo)
                     vmax = hi if vmax is None else max(vmax, hi)

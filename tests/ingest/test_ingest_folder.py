@@ -204,3 +204,19 @@ def test_bad_sources(tmp_path):
         ingest(bad)
     with pytest.raises(CatalogError, match="no tiles"):
         write_catalog([], tmp_path / "out")
+
+
+def test_sample_tiles_ingest(sample_tiles):
+    """The committed sample tiles ingest (folder and, when present, its STAC catalog)."""
+    tifs = [p for p in sample_tiles.rglob("*.tif") if not p.name.startswith(".")]
+    if not tifs:
+        pytest.skip("sample_tiles/ has no GeoTIFFs yet")
+    report = ingest(sample_tiles)
+    assert len(report.tiles) >= 2, report.rejected
+    assert report.pairs()
+    assert all(r.reason for r in report.rejected)
+    catalog = sample_tiles / "catalog.json"
+    if catalog.is_file():
+        from_stac = ingest(catalog)
+        assert {t.id for t in from_stac.tiles} <= {t.id for t in report.tiles}
+        assert from_stac.tiles

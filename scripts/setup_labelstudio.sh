@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Create .venv-ls, the Label Studio server's own virtualenv (it cannot share .venv with prefect 3).
+# Idempotent: installs only when the venv is missing or the pinned version changed
+# (the pin is recorded in .venv-ls/.sitewatch-pin). ~1 GB, about a minute with a warm pip cache.
+set -euo pipefail
+
+LABEL_STUDIO_PIN="${LABEL_STUDIO_PIN:-1.23.2}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${SITEWATCH_LS_VENV:-$ROOT/.venv-ls}"
+STAMP="$VENV/.sitewatch-pin"
+PYTHON="${PYTHON:-python3}"
+
+want="label-studio==${LABEL_STUDIO_PIN}"
+if [[ -x "$VENV/bin/label-studio" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+  echo "setup_labelstudio: $VENV already has $want"
+  exit 0
+fi
+
+start=$(date +%s)
+if [[ ! -x "$VENV/bin/python" ]]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet "$want"
+"$VENV/bin/label-studio" --version >/dev/null 2>&1 || {
+  echo "setup_labelstudio: $VENV/bin/label-studio does not run" >&2
+  exit 1
+}
+echo "$want" > "$STAMP"
+echo "setup_labelstudio: installed $want into $VENV in $(( $(date +%s) - start )) s"

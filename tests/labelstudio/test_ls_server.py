@@ -1,0 +1,204 @@
+"""Round trip against a real Label Studio server (started once per session by conftest)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.annotate.lsjson import ChipTask
+from pipeline.annotate.roundtrip import (
+    build_detection_chips,
+    pull_annotations,
+    push_tasks,
+)
+from pipeline.annotate.webhook import WEBHOOK_ACTIONS, make_webhook_server
+from pipeline.errors import LabelStudioError
+from pipeline.io.labelstudio import LabelStudioClient, LabelStudioSettings
+
+from .conftest import LSServer, free_port, make_detection, make_tile, rect_ring
+
+pytestmark = pytest.mark.labelstudio
+
+
+def _client(server: LSServer, **kw: float) -> LabelStudioClient:
+    settings = LabelStudioSettings(server.url, server.token, server.document_root)
+    return LabelStudioClient(settings, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def scene(ls_server: LSServer) -> dict[str, object]:
+    run = ls_server.document_root / "run1"
+    tiles_dir = run / "tiles"
+    tiles_dir.mkdir(parents=True)
+    tile = make_tile(tiles_dir)
+    dets = [
+        make_detection(tile, rect_ring(60.0, 80.0, 70.0, 30.0, 20.0), cls="An-124",
+                       attributes={"nose_cone": "closed"}),
+        make_detection(tile, rect_ring(200.0, 250.0, 40.0, 20.0, 0.0), cls="Il-76", score=0.7),
+    ]  # fmt: skip
+    items = build_detection_chips([tile], dets, run / "chips")
+    return {"run": run, "tile": tile, "dets": dets, "items": items}
+
+
+def test_local_files_are_served(ls_server: LSServer, scene: dict) -> None:
+    client = _client(ls_server)
+    report = push_tasks(client, "served files", scene["items"], chips_dir=scene["run"] / "chips")
+    assert len(report.created) == len(scene["items"])
+    task = client.sdk.tasks.list(project=report.project_id).items[0]
+    req = urllib.request.Request(
+        ls_server.url + task.data["image"], headers={"Authorization": f"Token {ls_server.token}"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 (loopback)
+        assert r.status == 200
+        assert r.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_push_three_times_is_idempotent(ls_server: LSServer, scene: dict) -> None:
+    client = _client(ls_server)
+    title = "idempotent push"
+    chips = scene["run"] / "chips"
+    first = push_tasks(client, title, scene["items"], chips_dir=chips, batch_size=1)
+    second = push_tasks(client, title, scene["items"], chips_dir=chips)
+    assert len(first.created) == len(scene["items"]) and not second.created
+    assert len(second.unchanged) == len(scene["items"])
+    # a new detector version replaces predictions instead of adding tasks
+    bumped = [
+        ChipTask(
+            it.chip, tuple(dataclasses.replace(d, detector_version="2.0") for d in it.detections)
+        )
+        for it in scene["items"]
+    ]
+    third = push_tasks(client, title, bumped, chips_dir=chips)
+    assert not third.created and len(third.updated) == len(scene["items"])
+    index = client.task_index(first.project_id)
+    assert len(index) == len(scene["items"])
+    tasks = list(client.sdk.tasks.list(project=first.project_id, fields="all"))
+    assert len(tasks) == len(scene["items"])
+    for t in tasks:
+        assert [p.model_version for p in t.predictions] == ["testdet@2.0"]
+
+
+def _analyst_result(task: object, shift_pct: float) -> list[dict]:
+    """Copy the prediction, relabel the An-124 as C-5, move it right, set nose_cone=open."""
+    result = copy.deepcopy(task.predictions[0].result)  # type: ignore[attr-defined]
+    moved = None
+    for item in result:
+        item.pop("score", None)
+        if item["type"] == "rectanglelabels" and item["value"]["rectanglelabels"] == ["An-124"]:
+            item["value"]["rectanglelabels"] = ["C-5"]
+            item["value"]["x"] += shift_pct
+            moved = item
+    assert moved is not None
+    for item in result:
+        if item["type"] == "choices" and item["id"] == moved["id"]:
+            item["value"]["choices"] = ["open"]
+            item["value"]["x"] = moved["value"]["x"]
+    return result
+
+
+def test_correction_round_trips_to_map_within_one_pixel(
+    ls_server: LSServer, scene: dict, tmp_path: Path
+) -> None:
+    client = _client(ls_server)
+    title = "analyst round trip"
+    push = push_tasks(client, title, scene["items"], chips_dir=scene["run"] / "chips")
+    tasks = list(client.sdk.tasks.list(project=push.project_id, fields="all"))
+    target = next(t for t in tasks if any("An-124" in json.dumps(p.result) for p in t.predictions))
+    chip = next(it.chip for it in scene["items"] if it.chip.id == target.data["chip_id"])
+    shift_pct = 10.0
+    ann_id = client.create_annotation(target.id, _analyst_result(target, shift_pct))
+
+    report = pull_annotations(client, title, tmp_path / "exports")
+    human = [d for d in report.detections if d.cls == "C-5"]
+    assert len(human) == 1
+    det = human[0]
+    assert det.source == "human" and det.annotation_id == str(ann_id)
+    assert det.detector == "label-studio"
+    assert det.attributes == {"nose_cone": "open"}
+    # expected: the model ring moved right by shift_pct of the chip width
+    original = next(d for d in scene["dets"] if d.cls == "An-124")
+    dc = shift_pct / 100.0 * chip.width
+    expected_px = [(r, c + dc) for r, c in original.footprint_px]
+    grid = scene["tile"].grid
+    ex, ey = grid.xy([p[0] for p in expected_px], [p[1] for p in expected_px], offset="ul")
+    got_xy = grid.from_lonlat(
+        [p[0] for p in det.footprint_lonlat], [p[1] for p in det.footprint_lonlat]
+    )
+    # same rectangle, possibly another starting corner: compare corner sets
+    exp = sorted(zip(np.round(ex[:4], 3), np.round(ey[:4], 3), strict=True))
+    got = sorted(zip(np.round(got_xy[0][:4], 3), np.round(got_xy[1][:4], 3), strict=True))
+    for (x1, y1), (x2, y2) in zip(exp, got, strict=True):
+        assert abs(x1 - x2) <= grid.gsd and abs(y1 - y2) <= grid.gsd
+    # exports on disk
+    out = report.out_dir
+    assert out is not None and out.is_dir()
+    gj = json.loads((out / "human.geojson").read_text())
+    props = gj["features"][0]["properties"]
+    for key in ("class", "attributes", "tile_id", "tile_sha256", "annotation_id", "annotator",
+                "created_at", "footprint_px"):  # fmt: skip
+        assert key in props
+    assert props["annotator"] == ls_server.username
+    coco = json.loads((out / "coco.json").read_text())
+    names = {c["name"] for c in coco["categories"]}
+    assert "C-5" in names and "open" not in names  # attributes are not categories
+    assert any(a["attributes"] == {"nose_cone": "open"} for a in coco["annotations"])
+    assert (out / "yolo" / "classes.txt").is_file()
+    assert list((out / "yolo" / "labels").glob("*.txt"))
+
+
+def test_bad_token_is_refused(ls_server: LSServer) -> None:
+    settings = LabelStudioSettings(ls_server.url, "not-a-valid-token", ls_server.document_root)
+    client = LabelStudioClient(settings, retries=3, backoff_s=0.01)
+    t0 = time.monotonic()
+    with pytest.raises(LabelStudioError, match="refused the API key") as info:
+        client.find_project("anything")
+    assert "401" in str(info.value)
+    assert "not-a-valid-token" not in str(info.value)
+    assert time.monotonic() - t0 < 5  # no retries on 401
+
+
+def test_unreachable_server_fails_clearly(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    client = LabelStudioClient(LabelStudioSettings(url, "k", tmp_path), retries=2, backoff_s=0.01)
+    with pytest.raises(LabelStudioError, match="failed after 3 attempt"):
+        client.find_project("x")
+
+
+def test_webhook_triggers_pull(ls_server: LSServer, scene: dict, tmp_path: Path) -> None:
+    client = _client(ls_server)
+    title = "webhook project"
+    push = push_tasks(client, title, scene["items"], chips_dir=scene["run"] / "chips")
+    pulled = threading.Event()
+    seen: list[str] = []
+
+    def on_event(payload: dict) -> None:
+        seen.append(payload["action"])
+        report = pull_annotations(client, title, tmp_path / "hook")
+        if report.detections:
+            pulled.set()
+
+    port = free_port()
+    server = make_webhook_server("127.0.0.1", port, on_event)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client.ensure_webhook(push.project_id, f"http://127.0.0.1:{port}/", WEBHOOK_ACTIONS)
+        hooks_before = len(client.sdk.webhooks.list(project=str(push.project_id)))
+        client.ensure_webhook(push.project_id, f"http://127.0.0.1:{port}/", WEBHOOK_ACTIONS)
+        assert len(client.sdk.webhooks.list(project=str(push.project_id))) == hooks_before
+        task = client.sdk.tasks.list(project=push.project_id, fields="all").items[0]
+        result = copy.deepcopy(task.predictions[0].result)
+        client.create_annotation(task.id, result)
+        assert pulled.wait(30), f"no pull after the webhook; events seen: {seen}"
+        assert "ANNOTATION_CREATED" in seen
+    finally:
+        server.shutdown()
+        server.server_close()

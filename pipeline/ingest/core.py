@@ -31,9 +31,10 @@ from datetime import datetime
 from pathlib import Path
 
 from affine import Affine
+from rasterio.errors import RasterioError
 from shapely.geometry import Polygon
 
-from pipeline.errors import GridError, SitewatchError, TileReadError, TileValidationError
+from pipeline.errors import SitewatchError, TileReadError, TileValidationError
 from pipeline.grid import Grid
 from pipeline.ingest import checks
 from pipeline.ingest.config import IngestConfig, IngestReport, Rejection
@@ -82,8 +83,8 @@ def _check_header(h: RasterHeader, config: IngestConfig) -> tuple[Grid, str, flo
     try:
         grid = Grid(h.crs, h.transform, (h.height, h.width))
         px_m = checks.ground_pixel_size_m(grid)
-    except (GridError, ValueError) as exc:  # CRS errors from PROJ are ValueErrors too
-        raise _invalid(p, f"invalid georeferencing ({exc})") from exc
+    except Exception as exc:  # GridError, rasterio CRSError, CPLE_* from PROJ: all mean bad georef
+        raise _invalid(p, f"invalid georeferencing ({type(exc).__name__}: {exc})") from exc
     try:
         gsd = checks.check_gsd(
             px_m,
@@ -235,7 +236,10 @@ def _validate(
             raise _invalid(
                 path, f"blank tile: every valid pixel holds the value {stats.vmin:g} in all bands"
             )
-    sha = sha256_file(path)
+    try:
+        sha = sha256_file(path)
+    except OSError as exc:
+        raise TileReadError(f"{path}: cannot read the file to hash it ({exc})") from exc
     if hint is not None and hint.sha256 is not None and hint.sha256 != sha:
         raise _invalid(
             path,
@@ -373,6 +377,9 @@ def ingest(
             vt = _validate(path, reg, cfg, hints.get(path))
         except SitewatchError as exc:
             rejected.append(Rejection(path, _reason(path, exc)))
+            continue
+        except (OSError, ValueError, RasterioError) as exc:  # unforeseen file trouble: report it
+            rejected.append(Rejection(path, f"unexpected {type(exc).__name__}: {exc}"))
             continue
         tile = vt.tile
         if tile.sha256 in by_sha:

@@ -112,7 +112,10 @@ def read_header(path: str | os.PathLike[str]) -> RasterHeader:
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise TileReadError(f"{p}: file not found")
-    size = os.path.getsize(p)
+    try:
+        size = os.path.getsize(p)
+    except OSError as exc:
+        raise TileReadError(f"{p}: cannot stat the file ({exc})") from exc
     if size == 0:
         raise TileReadError(f"{p}: file is empty (0 bytes)")
     try:

@@ -66,3 +66,7 @@ class TileSkippedWarning(SitewatchWarning):
 
 class LowQualityWarning(SitewatchWarning):
     """A result was computed but its quality figure is poor (e.g. weak co-registration)."""
+
+
+class RunFolderError(SitewatchError, ValueError):
+    """A run folder (tiles.json, detections, changes...) is missing or malformed."""

@@ -11,8 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.errors import SitewatchError
-from pipeline.ingest import IngestConfig, IngestReport, ingest
-from pipeline.io.atomic import write_json_atomic
+from pipeline.ingest import IngestConfig, IngestReport, ingest, write_report
 from pipeline.model import isoformat_z
 
 _DEFAULTS = IngestConfig()
@@ -116,7 +115,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from exc
         if out is not None:
-            write_json_atomic(out, report.to_dict())
+            write_report(report, out)
         if as_json:
             typer.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
         else:

@@ -11,7 +11,7 @@ import pystac
 import pytest
 
 from pipeline.errors import CatalogError, TileReadError
-from pipeline.ingest import IngestReport, ingest
+from pipeline.ingest import IngestReport, ingest, read_report, write_report
 from pipeline.io.stac import read_catalog, write_catalog
 
 
@@ -62,11 +62,16 @@ def test_mixed_folder_keeps_good_and_lists_bad(mixed_folder, registry):
     }
 
 
-def test_report_round_trips_through_json(mixed_folder, registry):
+def test_report_round_trips_through_json(mixed_folder, registry, tmp_path):
     report = ingest(mixed_folder, registry=registry)
     again = IngestReport.from_dict(json.loads(json.dumps(report.to_dict())))
     assert again == report
     assert again.to_dict() == report.to_dict()
+    saved = write_report(report, tmp_path / "run" / "tiles.json")
+    assert read_report(saved) == report
+    (tmp_path / "bad.json").write_text('{"rejected": []}')
+    with pytest.raises(CatalogError, match="not an ingest report"):
+        read_report(tmp_path / "bad.json")
 
 
 def test_ingest_is_idempotent_and_duplicates_reported_once(mixed_folder, registry):

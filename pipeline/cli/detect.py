@@ -1,9 +1,114 @@
-"""`sitewatch` subcommands: detect (being written)."""
+"""`sitewatch detect`, `sitewatch train` and `sitewatch eval detect`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from pipeline.detect import DETECTORS
+from pipeline.errors import SitewatchError
+from pipeline.model import Tile
+
+_NAMES = ", ".join(DETECTORS)
+
+
+def _tiles(source: Path) -> list[Tile]:
+    """Tiles from a run's ``tiles.json`` or by ingesting a folder / GeoTIFF / STAC file."""
+    from pipeline.ingest import IngestReport, ingest
+
+    if source.is_file() and source.name == "tiles.json":
+        return list(IngestReport.from_dict(json.loads(source.read_text("utf-8"))).tiles)
+    return list(ingest(source).tiles)
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     """Add this module's commands to the CLI."""
+
+    @app.command("detect")
+    def detect_cmd(
+        source: Annotated[
+            Path,
+            typer.Argument(
+                help="Folder of GeoTIFFs, a GeoTIFF, a STAC JSON file, or a run's tiles.json."
+            ),
+        ],
+        out: Annotated[
+            Path,
+            typer.Option("--out", "-o", help="Output folder for <tile_id>.json/.geojson/.gpkg."),
+        ],
+        detector: Annotated[str, typer.Option(help=f"Detector: {_NAMES}.")] = "measure",
+        model: Annotated[
+            Path | None,
+            typer.Option(help="Model file (learned: from `sitewatch train`; onnx: .onnx)."),
+        ] = None,
+        object_changes: Annotated[
+            Path | None,
+            typer.Option(
+                "--object-changes",
+                help="Also match consecutive tiles of each site and write "
+                "<dir>/<site>/<before>__<after>.json.",
+            ),
+        ] = None,
+    ) -> None:
+        """Find, measure and classify aircraft (and vehicles) on each tile."""
+        from pipeline.detect.run import detect_tile, detections_summary, object_changes_for_tiles
+
+        if detector not in DETECTORS:
+            raise typer.BadParameter(f"unknown detector {detector!r}; choose one of {_NAMES}")
+        try:
+            tiles = _tiles(source)
+            by_tile = {}
+            for t in tiles:
+                dets = detect_tile(t, out, detector=detector, model_path=model)
+                by_tile[t.id] = dets
+                typer.echo(f"{t.id}: {json.dumps(detections_summary(dets), sort_keys=True)}")
+            if object_changes is not None:
+                ch = object_changes_for_tiles(tiles, by_tile, object_changes)
+                kinds: dict[str, int] = {}
+                for c in ch:
+                    kinds[c.kind] = kinds.get(c.kind, 0) + 1
+                typer.echo(f"object changes: {json.dumps(kinds, sort_keys=True)}")
+        except SitewatchError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+
+    @app.command("train")
+    def train_cmd(
+        labels: Annotated[
+            list[Path],
+            typer.Option(
+                "--labels",
+                help="Label Studio export folder "
+                "(annotations.geojson) or folder of "
+                "*.truth.geojson; repeatable.",
+            ),
+        ],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write (JSON).")],
+        tiles: Annotated[
+            list[Path] | None,
+            typer.Option("--tiles", help="Folders holding the labelled GeoTIFFs (for exports)."),
+        ] = None,
+        c: Annotated[float, typer.Option(help="Inverse regularisation strength.")] = 1.0,
+    ) -> None:
+        """Train the type / nose-state classifier from analyst labels."""
+        from pipeline.detect.run import train_from_labels
+
+        try:
+            model = train_from_labels(labels, out, tile_dirs=tiles or [], c=c)
+        except SitewatchError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        typer.echo(
+            json.dumps(
+                {
+                    "model": str(out),
+                    "version": model.version,
+                    "examples": model.n_examples,
+                    "classes": list(model.type_model.classes),
+                    "nose_model": model.nose_model is not None,
+                }
+            )
+        )

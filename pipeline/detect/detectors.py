@@ -1,0 +1,187 @@
+"""Concrete detectors: the training-free measurement detector and its refinement.
+
+:class:`MeasureDetector` (registry name ``measure``, the default) wraps
+:func:`pipeline.detect.measure.find_objects`, classifies each measured object
+against the type table and calls the nose-cone state of visor-nose types.
+It detects aircraft and helicopters, and vehicles when the GSD resolves them
+(length >= ~8 pixels); vessels are not detected (they are not on paved ground).
+
+Attributes written on each detection (all strings): ``nose_cone``
+(``open``/``closed``/``unknown``, visor-nose types only), ``symmetry``,
+``fill``, ``alternatives`` (``"Il-76:0.48;A-50:0.48"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.detect.base import make_detection
+from pipeline.detect.classify import TypeCall, classify_dims
+from pipeline.detect.measure import Blob, MeasureParams, find_objects
+from pipeline.detect.nose import nose_state
+from pipeline.grid import Grid
+from pipeline.model import Detection, Tile
+from pipeline.objects import object_types
+
+
+@dataclass(frozen=True)
+class ShapeGate:
+    """Which measured blobs are kept as objects (shape plausibility).
+
+    Aircraft-sized objects (length >= ``vehicle_max_m``) must be mirror
+    symmetric (``min_symmetry``) and hollow in their bounding rectangle
+    (``aircraft_fill`` range: wings and tailplane leave most of it empty);
+    vehicle-sized objects must be compact (``vehicle_min_fill``) and elongated
+    (``vehicle_aspect``).
+    """
+
+    vehicle_max_m: float = 12.0
+    min_symmetry: float = 0.6
+    aircraft_fill: tuple[float, float] = (0.1, 0.7)
+    vehicle_min_fill: float = 0.45
+    vehicle_aspect: tuple[float, float] = (1.2, 5.0)
+    min_vehicle_px: float = 8.0
+
+
+def keep_blob(blob: Blob, *, gsd_m: float, gate: ShapeGate) -> bool:
+    """True when ``blob`` has a plausible aircraft or vehicle shape."""
+    length_m = blob.length_px * gsd_m
+    if length_m < gate.vehicle_max_m:
+        if blob.length_px < gate.min_vehicle_px:
+            return False
+        aspect = blob.length_px / max(blob.width_px, 1e-9)
+        lo, hi = gate.vehicle_aspect
+        return blob.fill >= gate.vehicle_min_fill and lo <= max(aspect, 1 / aspect) <= hi
+    lo, hi = gate.aircraft_fill
+    return blob.symmetry >= gate.min_symmetry and lo <= blob.fill <= hi
+
+
+def blob_to_call(blob: Blob, *, gsd_m: float) -> tuple[TypeCall, float, float]:
+    """Classify a blob: returns ``(call, length_m, span_m)``.
+
+    Vehicles are long along their body axis; for compact blobs the longer
+    extent is taken as the length.
+    """
+    length_m = blob.length_px * gsd_m
+    span_m = blob.width_px * gsd_m
+    if length_m < 12.0 and span_m > length_m:
+        length_m, span_m = span_m, length_m
+    return classify_dims(length_m, span_m, gsd_m=gsd_m), length_m, span_m
+
+
+def blob_nose(blob: Blob, call: TypeCall, *, gsd_m: float, length_m: float) -> str | None:
+    """Nose-cone state for visor-nose types, else ``None``."""
+    ref = object_types().get(call.cls)
+    if ref is None or not ref.visor_nose:
+        return None
+    state, _ = nose_state(
+        blob.nose_profile,
+        body_width_px=blob.body_width_px,
+        gsd_m=gsd_m,
+        measured_length_m=length_m,
+        reference_length_m=ref.length_m,
+        occluded=blob.touches_edge,
+    )
+    return state
+
+
+@dataclass(frozen=True)
+class MeasureDetector:
+    """Training-free detector: background top-hat, shadow removal, measurement, type table.
+
+    Parameters
+    ----------
+    params : MeasureParams
+        Candidate-finding parameters.
+    gate : ShapeGate
+        Shape plausibility gate.
+    gsd_m : float, optional
+        Override the tile GSD (metres per pixel), e.g. for plain JPEGs.
+    """
+
+    params: MeasureParams = field(default_factory=MeasureParams)
+    gate: ShapeGate = field(default_factory=ShapeGate)
+    gsd_m: float | None = None
+    name: str = "measure"
+    version: str = "1.0"
+
+    def blobs(
+        self, image: np.ndarray, *, tile: Tile, valid: np.ndarray | None
+    ) -> tuple[list[Blob], float]:
+        """Kept blobs and the GSD used (metres per pixel)."""
+        gsd = float(self.gsd_m or tile.gsd_m)
+        found = find_objects(
+            image,
+            gsd_m=gsd,
+            valid=valid,
+            sun_azimuth_deg=tile.sun_azimuth_deg,
+            sun_elevation_deg=tile.sun_elevation_deg,
+            params=self.params,
+        )
+        return [b for b in found if keep_blob(b, gsd_m=gsd, gate=self.gate)], gsd
+
+    def detect(
+        self,
+        image: np.ndarray,
+        *,
+        grid: Grid,
+        tile: Tile,
+        valid: np.ndarray | None,
+    ) -> list[Detection]:
+        """Detect, measure and classify objects (see :class:`pipeline.detect.base.Detector`)."""
+        blobs, gsd = self.blobs(image, tile=tile, valid=valid)
+        return [self.to_detection(b, gsd_m=gsd, grid=grid, tile=tile) for b in blobs]
+
+    def to_detection(
+        self,
+        blob: Blob,
+        *,
+        gsd_m: float,
+        grid: Grid,
+        tile: Tile,
+        model: str | None = None,
+        cls: str | None = None,
+        nose: str | None = None,
+        score: float | None = None,
+    ) -> Detection:
+        """Turn one measured blob into a :class:`Detection` (optionally overriding the call)."""
+        call, length_m, span_m = blob_to_call(blob, gsd_m=gsd_m)
+        attrs = {
+            "symmetry": f"{blob.symmetry:.3f}",
+            "fill": f"{blob.fill:.3f}",
+            "alternatives": ";".join(f"{n}:{p:.3f}" for n, p in call.alternatives[:3]),
+        }
+        final_cls = cls or call.cls
+        category = call.category
+        ref = object_types().get(final_cls)
+        if ref is not None:
+            category = ref.category
+        state = (
+            nose
+            if nose is not None
+            else blob_nose(
+                blob,
+                TypeCall(final_cls, category, call.score, call.chi2, call.alternatives),
+                gsd_m=gsd_m,
+                length_m=length_m,
+            )
+        )
+        if state is not None and ref is not None and ref.visor_nose:
+            attrs["nose_cone"] = state
+        return make_detection(
+            cls=final_cls,
+            category=category,
+            score=call.score if score is None else score,
+            footprint_px=blob.footprint_px,
+            grid=grid,
+            tile=tile,
+            detector=self.name,
+            detector_version=self.version,
+            attributes=attrs,
+            length_m=length_m,
+            wingspan_m=span_m,
+            heading_deg=blob.axis_heading_deg,
+            model=model,
+        )

@@ -1,0 +1,161 @@
+"""Known-answer tests of the measurement detector on painted aircraft."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.detect import DETECTORS, Detector, get_detector
+from pipeline.detect.classify import classify_dims
+from pipeline.detect.detectors import MeasureDetector
+from pipeline.detect.geometry import ring_dims, ring_iou
+from pipeline.detect.measure import find_objects
+from pipeline.errors import ConfigError
+
+
+def _angle_diff(a: float, b: float) -> float:
+    return abs((a - b + 180.0) % 360.0 - 180.0)
+
+
+@pytest.mark.parametrize("heading", [0.0, 37.0, 90.0, 200.0, 301.0])
+@pytest.mark.parametrize("gsd", [0.3, 0.5])
+def test_measures_an124_within_one_pixel(scene, heading, gsd):
+    img, truth = scene.render(
+        [scene.Plane("An-124", 69.1, 73.3, (120.0, 120.0), heading, visor_open=False)], gsd=gsd
+    )
+    tile = scene.mem_tile(img.shape[1:], gsd)
+    dets = MeasureDetector().detect(img, grid=tile.grid, tile=tile, valid=None)
+    assert len(dets) == 1
+    d = dets[0]
+    assert abs(d.length_m - 69.1) <= gsd
+    assert abs(d.wingspan_m - 73.3) <= 1.2 * gsd
+    assert _angle_diff(d.heading_deg, heading) <= 3.0
+    assert d.cls == "An-124" and d.category == "aircraft"
+    assert d.attributes["nose_cone"] == "closed"
+    assert ring_iou(d.footprint_px, truth[0]["footprint_px"]) > 0.8
+    # the geographic ring is the pixel ring through the grid
+    assert d.footprint_lonlat[0] == pytest.approx(
+        tile.grid.pixel_ring_to_lonlat([d.footprint_px[0]])[0]
+    )
+    assert d.tile_sha256 == tile.sha256 and d.detector == "measure"
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+def test_dtypes_and_types_apart(scene, dtype):
+    planes = [
+        scene.Plane("An-124", 69.1, 73.3, (60.0, 70.0), 10.0),
+        scene.Plane("Il-76", 46.6, 50.5, (170.0, 70.0), 100.0),
+        scene.Plane("An-26", 23.8, 29.2, (60.0, 185.0), 250.0),
+        scene.Plane("C-130", 29.8, 40.4, (170.0, 180.0), 170.0),
+    ]
+    img, _ = scene.render(planes, gsd=0.5, dtype=dtype)
+    before = img.copy()
+    tile = scene.mem_tile(img.shape[1:], 0.5)
+    dets = MeasureDetector().detect(img, grid=tile.grid, tile=tile, valid=None)
+    np.testing.assert_array_equal(img, before)  # caller's array untouched
+    got = sorted(d.cls for d in dets)
+    assert got == sorted(["An-124", "Il-76", "An-26", "C-130"])
+
+
+def test_shadow_is_not_measured(scene):
+    """A long shadow (low sun) must not inflate the measured size."""
+    img, _ = scene.render(
+        [scene.Plane("Il-76", 46.6, 50.5, (120.0, 120.0), 60.0)], gsd=0.5, sun_az=200.0, sun_el=15.0
+    )
+    tile = scene.mem_tile(img.shape[1:], 0.5, sun_az=200.0, sun_el=15.0)
+    dets = MeasureDetector().detect(img, grid=tile.grid, tile=tile, valid=None)
+    assert [d.cls for d in dets] == ["Il-76"]
+    assert abs(dets[0].length_m - 46.6) <= 0.6
+
+
+def test_open_visor_is_called_open(scene):
+    img, _ = scene.render(
+        [
+            scene.Plane("An-124", 69.1, 73.3, (70.0, 70.0), 20.0, visor_open=True),
+            scene.Plane("An-124", 69.1, 73.3, (170.0, 170.0), 200.0, visor_open=False),
+        ],
+        gsd=0.5,
+        size_m=240.0,
+    )
+    tile = scene.mem_tile(img.shape[1:], 0.5)
+    dets = MeasureDetector().detect(img, grid=tile.grid, tile=tile, valid=None)
+    states = {round(d.footprint_px[0][0] * 0.5 / 100): d.attributes.get("nose_cone") for d in dets}
+    assert sorted(states.values()) == ["closed", "open"]
+    assert all(d.cls == "An-124" for d in dets)
+
+
+def test_nose_unknown_at_coarse_gsd_and_at_edge(scene):
+    img, _ = scene.render(
+        [scene.Plane("An-124", 69.1, 73.3, (120.0, 120.0), 0.0)], gsd=1.5, size_m=240.0
+    )
+    tile = scene.mem_tile(img.shape[1:], 1.5)
+    dets = MeasureDetector().detect(img, grid=tile.grid, tile=tile, valid=None)
+    assert len(dets) == 1 and dets[0].attributes["nose_cone"] == "unknown"
+    # the nose cut off by nodata: cannot call it
+    img, _ = scene.render([scene.Plane("An-124", 69.1, 73.3, (120.0, 120.0), 0.0)], gsd=0.5)
+    valid = np.ones(img.shape[1:], dtype=bool)
+    valid[: int(95 / 0.5)] = False
+    tile = scene.mem_tile(img.shape[1:], 0.5)
+    dets = MeasureDetector().detect(img, grid=tile.grid, tile=tile, valid=valid)
+    assert all(d.attributes.get("nose_cone", "unknown") == "unknown" for d in dets)
+
+
+def test_unknown_sun_still_measures(scene):
+    img, _ = scene.render(
+        [scene.Plane("Il-76", 46.6, 50.5, (120.0, 120.0), 300.0)], gsd=0.5, sun_az=135.0
+    )
+    tile = scene.mem_tile(img.shape[1:], 0.5, sun_az=None, sun_el=None)
+    dets = MeasureDetector().detect(img, grid=tile.grid, tile=tile, valid=None)
+    assert [d.cls for d in dets] == ["Il-76"]
+
+
+def test_empty_apron_gives_nothing(scene):
+    img, _ = scene.render([], gsd=0.5)
+    tile = scene.mem_tile(img.shape[1:], 0.5)
+    assert MeasureDetector().detect(img, grid=tile.grid, tile=tile, valid=None) == []
+
+
+def test_vehicle_from_size(scene):
+    from skimage.draw import polygon
+
+    img, _ = scene.render([], gsd=0.3, size_m=60.0)
+    rr, cc = polygon([50, 50, 58.3, 58.3], [60, 90, 90, 60], shape=img.shape[1:])  # 9 x 2.5 m
+    img[:, rr, cc] = 30
+    tile = scene.mem_tile(img.shape[1:], 0.3)
+    dets = MeasureDetector().detect(img, grid=tile.grid, tile=tile, valid=None)
+    assert len(dets) == 1 and dets[0].category == "vehicle"
+    assert dets[0].cls == "truck"
+
+
+def test_classify_dims_generic_and_scores():
+    call = classify_dims(69.1, 73.3, gsd_m=0.5)
+    assert call.cls == "An-124" and call.score > 0.5
+    far = classify_dims(100.0, 20.0, gsd_m=0.5)
+    assert far.cls == "aircraft"  # no type fits: generic class
+    coarse = classify_dims(46.6, 50.5, gsd_m=2.0)
+    fine = classify_dims(46.6, 50.5, gsd_m=0.3)
+    assert coarse.score <= fine.score  # coarser GSD -> less certain
+
+
+def test_registry_and_protocol():
+    assert set(DETECTORS) >= {"measure", "learned", "onnx"}
+    det = get_detector("measure")
+    assert isinstance(det, Detector) and det.name == "measure"
+    with pytest.raises(ConfigError):
+        get_detector("nope")
+    with pytest.raises(ConfigError):
+        get_detector("learned")
+
+
+def test_find_objects_rejects_bad_gsd():
+    with pytest.raises(ValueError, match="gsd_m"):
+        find_objects(np.zeros((10, 10)), gsd_m=0.0)
+
+
+def test_ring_dims_roundtrip():
+    from pipeline.detect.geometry import oriented_rect
+
+    ring = oriented_rect((50.0, 50.0), 40.0, 10.0, 30.0)
+    length, width, axis = ring_dims(ring)
+    assert length == pytest.approx(40.0) and width == pytest.approx(10.0)
+    assert _angle_diff(axis, 30.0) < 1e-6 or _angle_diff(axis, 210.0) < 1e-6

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.shutil  # noqa: F401  (submodule must be imported for rasterio.shutil.copy)
 from rasterio.enums import Resampling
 
 from pipeline.errors import TileReadError

@@ -70,3 +70,7 @@ class LowQualityWarning(SitewatchWarning):
 
 class RunFolderError(SitewatchError, ValueError):
     """A run folder (tiles.json, detections, changes...) is missing or malformed."""
+
+
+class TilePairError(SitewatchError, ValueError):
+    """Two tiles cannot be compared (different sites, no valid pixels in common)."""

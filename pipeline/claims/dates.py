@@ -238,6 +238,7 @@ def find_dates(
     months = month_names()
     out: list[DateMention] = []
     taken: list[tuple[int, int]] = []
+    y: int | None
 
     def add(m: re.Match[str], first: date | None, last: date | None, kind: str) -> None:
         if first is None or last is None or last < first:
@@ -443,8 +444,10 @@ def window_from(
 
 
 _REF_LINE = re.compile(
-    r"(?:published|posted|updated|dated|date|as\s+of|written|report\s+date|issued)\s*(?:on)?\s*[:\-]?\s*(?P<rest>.{6,60})",
-    re.IGNORECASE,
+    r"(?:^|[\u2014\u2013|(,;:*_]\s*|\s-\s*)\W{0,3}"
+    r"(?:first\s+)?(?:published|posted|updated|dated|date|as\s+of|written|report\s+date|"
+    r"reference\s+date|issued)\s*(?:on)?\s*[:\-]?\s*(?P<rest>.{6,60})",
+    re.IGNORECASE | re.MULTILINE,
 )
 
 
@@ -468,13 +471,26 @@ def parse_reference_value(value: str) -> date | None:
     return dt.date() if isinstance(dt, datetime) else None
 
 
-def find_reference_date(text: str, meta: Mapping[str, str] | None = None) -> date | None:
+def find_reference_date(
+    text: str, meta: Mapping[str, str] | None = None, *, heading_only: bool = False
+) -> date | None:
     """The document's reference (publication) date, or ``None``.
 
     Looks at HTML metadata (``article:published_time``, ``date``, ``dc.date``,
     ``<time datetime>``), then "Published/Updated/Date: ..." lines in the first
     2,000 characters, then a line near the top that is only a full date.
+    With ``heading_only`` it returns the first full date (with year) in a short
+    line among the first three lines: a weaker guess, used only when neither
+    the document nor the caller gives a date.
     """
+    if heading_only:
+        lines = [ln.strip() for ln in text[:1500].splitlines() if ln.strip()][:3]
+        for line in lines:
+            if len(line) <= 100:
+                for dm in find_dates(line):
+                    if dm.kind == "point" and re.search(r"(?:19|20)\d{2}", dm.text):
+                        return dm.first
+        return None
     for key in (
         "article:published_time",
         "date",

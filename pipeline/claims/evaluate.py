@@ -125,10 +125,13 @@ def evaluate_folder(folder: str | Path) -> EvalTable:
     table = EvalTable()
     for lab_path in labels:
         stem = lab_path.name.removesuffix(".expected.json")
-        texts = [p for p in root.glob(stem + ".*") if not p.name.endswith(".expected.json")]
-        if not texts:
-            raise DocumentError(f"{lab_path}: no text file {stem}.* beside it")
         lab = json.loads(lab_path.read_text("utf-8"))
+        if lab.get("text"):
+            texts = [(root / lab["text"]).resolve()]
+        else:
+            texts = [p for p in root.glob(stem + ".*") if not p.name.endswith(".expected.json")]
+        if not texts or not texts[0].is_file():
+            raise DocumentError(f"{lab_path}: no text file {stem}.* beside it")
         ref = lab.get("reference_date")
         _, claims = claims_from_file(
             texts[0], reference_date=date.fromisoformat(ref) if ref else None

@@ -116,15 +116,11 @@ def find_sites(sentence: str, registry: SiteRegistry) -> list[tuple[int, Site]]:
             taken.append((m.start(), m.end()))
             if sid not in found:
                 found[sid] = (m.start(), registry.get(sid))
-    has_field_word = re.search(
-        r"air\s*base|airport|airfield|aerodrome|icao|air\s*strip|base", sentence, re.IGNORECASE
-    )
+    words = re.findall(r"[A-Za-z]{2,}", sentence)
+    shouting = bool(words) and sum(w.isupper() for w in words) > len(words) / 2
     for m in re.finditer(r"(?<![\w\-])([A-Z]{2}[A-Z0-9]{2})(?![\w\-])", sentence):
         code = m.group(1)
-        if code in _ICAO_STOP:
-            continue
-        ctx = sentence[max(0, m.start() - 8) : m.start()]
-        if not (has_field_word or "(" in ctx or re.search(r"ICAO", ctx)):
+        if code in _ICAO_STOP or shouting:
             continue
         site = registry.find(code)
         if site is not None and site.id not in found:
@@ -299,14 +295,14 @@ def _count_for(
 
 # --------------------------------------------------------------------------- attributes/events
 _NOSE_OPEN = re.compile(
-    r"\b(?:nose(?:\s+(?:cones?|sections?|doors?|visors?|ramps?))?|visors?)\s+(?:\w+\s+){0,2}?"
+    r"\b(?:noses?(?:\s+(?:cones?|sections?|doors?|visors?|ramps?))?|visors?)\s+(?:\w+\s+){0,2}?"
     r"(?:open(?:ed)?|raised|up|lifted|swung\s+up|hinged\s+up)\b|"
     r"\b(?:open(?:ed)?|raised|lifted)\s+(?:(?:their|its|the)\s+)?(?:nose|visor)|\bnose[-\s]up\b|"
     r"\bnoses?\s+(?:were\s+|was\s+)?open",
     re.IGNORECASE,
 )
 _NOSE_CLOSED = re.compile(
-    r"\b(?:nose(?:\s+(?:cones?|sections?|doors?|visors?))?|visors?)\s+(?:\w+\s+){0,2}?"
+    r"\b(?:noses?(?:\s+(?:cones?|sections?|doors?|visors?))?|visors?)\s+(?:\w+\s+){0,2}?"
     r"(?:closed|shut|down|lowered)\b|\b(?:closed|lowered|shut)\s+(?:(?:their|its|the)\s+)?(?:nose|visor)",
     re.IGNORECASE,
 )
@@ -326,7 +322,7 @@ _EVENTS: tuple[tuple[Event, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:arriv(?:ed|al|als|ing|es)|landed|landing|flew\s+in(?:to)?|touched\s+down|"
             r"appeared|newly|deployed\s+to|redeployed\s+to|relocated\s+to|moved\s+(?:in|to)|"
-            r"docked|berthed|came\s+in|sailed\s+(?:in|into)|reached)\b",
+            r"came\s+in|sailed\s+(?:in|into)|reached)\b",
             re.IGNORECASE,
         ),
     ),
@@ -350,11 +346,16 @@ _EVENTS: tuple[tuple[Event, re.Pattern[str]], ...] = (
     (
         "activity",
         re.compile(
-            r"\b(?:traffic|activit\w+|operations|sorties|flights|movements?|(?:being\s+)?"
+            r"\b(?:traffic|activit\w+|come\s+and\s+go|coming\s+and\s+going|operations|sorties|flights|movements?|(?:being\s+)?"
             r"(?:un)?load(?:ed|ing)|busy|construction|refuel\w*|taxi\w*|work\s+on)\b",
             re.IGNORECASE,
         ),
     ),
+)
+_MOVEMENT = re.compile(
+    r"\b(?:depart\w*|left|arriv\w+|gone|landed|withdr\w+|moved|relocated|increas\w+|"
+    r"decreas\w+|grew|fell|rose|dropped|no\s+longer|flew)\b",
+    re.IGNORECASE,
 )
 _PRESENCE = re.compile(
     r"\b(?:parked|seen|visible|present|at\s+berth|berthed|moored|stationed|based|sitting|"
@@ -498,7 +499,11 @@ def extract_claims(doc: Document, *, options: ExtractOptions | None = None) -> l
     opts = options or ExtractOptions()
     registry = opts.registry or default_registry()
     text = doc.text
-    reference = find_reference_date(text, doc.meta) or opts.reference_date
+    reference = (
+        find_reference_date(text, doc.meta)
+        or opts.reference_date
+        or find_reference_date(text, doc.meta, heading_only=True)
+    )
     doc_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
     claims: list[Claim] = []
     last_site: Site | None = None
@@ -512,6 +517,7 @@ def extract_claims(doc: Document, *, options: ExtractOptions | None = None) -> l
             last_window = None  # a new paragraph does not inherit the previous window
         prev_end = end
         years = re.findall(r"\b((?:19|20)\d{2})\b", sentence)
+        last_date_before = last_date
         mentions = find_dates(
             sentence, reference=reference, default_year=default_year, anchor=last_date
         )
@@ -532,6 +538,19 @@ def extract_claims(doc: Document, *, options: ExtractOptions | None = None) -> l
             masked = masked[: dmn.start] + " " * (dmn.end - dmn.start) + masked[dmn.end :]
         objects, obj_extra = _sentence_objects(sentence, masked)
         extra.update(obj_extra)
+        if site is None and last_site is not None and objects:
+            # reports discuss one site over several sentences: keep the context site
+            site = last_site
+            extra["site_from"] = "document context"
+        if (
+            mentions
+            and all(m.kind == "by" for m in mentions)
+            and window is not None
+            and _MOVEMENT.search(sentence)
+        ):
+            if last_date_before is not None and last_date_before < window[0]:
+                # "by 15 December X had left": from the last stated date up to 15 December
+                window = (last_date_before, window[1])
         event = classify_event(sentence, objects, has_delta="count_before" in obj_extra)
         if "count_before" in obj_extra and event not in ("increase", "decrease"):
             before = int(obj_extra["count_before"])  # type: ignore[call-overload]
@@ -546,7 +565,9 @@ def extract_claims(doc: Document, *, options: ExtractOptions | None = None) -> l
             window = last_window
             extra["window_from"] = "previous sentence"
         reason = None
-        if not objects:
+        if len(re.findall(r"[^\W\d_]{2,}", sentence)) < 4:
+            reason = "heading or fragment, not a statement"
+        elif not objects:
             reason = (
                 "statement about talks, comments or intentions, not something imagery shows"
                 if (_SPEECH.search(sentence) or _INTENT.search(sentence))

@@ -99,6 +99,7 @@ class _TextExtractor(HTMLParser):
             return
         if self._title:
             self.title += data
+            return
         self.parts.append(data)
 
 

@@ -100,6 +100,7 @@ _GENERIC_NOUNS: tuple[tuple[str, str, str | None], ...] = (
         "aircraft",
         "combat",
     ),
+    (r"drones?|UAVs?|unmanned\s+aerial\s+vehicles?|UCAVs?", "aircraft", "uav"),
     (r"aircraft|air\s?planes?|aeroplanes?|planes?|jets?|airliners?", "aircraft", None),
     (
         r"(?:attack\s+|transport\s+)?helicopters?|helos?|choppers?|rotorcraft|gunships?",

@@ -1,0 +1,339 @@
+"""Prefect tasks: one per logical step or side effect, each a thin call into ``pipeline``.
+
+* Retries (with backoff) only where I/O can fail transiently: reading tiles,
+  talking to Label Studio. :func:`retry_on_io` stops retries for anything that
+  is not an ``OSError``/``LabelStudioError`` (a bad parameter will not get
+  better by trying again).
+* Caching only on the expensive pure steps (change per pair, detection per
+  tile), keyed by tile SHA-256 + method parameters + code version; see
+  :mod:`flows.artifacts` for how a cache hit still reproduces the files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from flows.artifacts import (
+    ArtifactBundle,
+    artifact_cache_key,
+    artifact_folder,
+    cache_key,
+    list_files,
+    mark_complete,
+    publish,
+)
+from flows.stages import first_available, require, stage_version
+from pipeline.errors import LabelStudioError
+from pipeline.io.atomic import atomic_dir, write_json_atomic
+from pipeline.model import Detection, ObjectChange, Tile
+
+IO_RETRIES = 2
+IO_BACKOFF_S = [1.0, 4.0]
+
+
+def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry only on I/O errors."""
+    try:
+        state.result()
+    except (OSError, LabelStudioError, TimeoutError, ConnectionError):
+        return True
+    except Exception:  # noqa: BLE001 - anything else is not transient
+        return False
+    return False
+
+
+def _feature_collection(features: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> dict:
+    return {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": g, "properties": p} for g, p in features],
+    }
+
+
+# --------------------------------------------------------------------------- ingest
+@task(
+    name="ingest",
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_BACKOFF_S,
+    retry_condition_fn=retry_on_io,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def ingest_task(source: Path, sites: tuple[str, ...] = ()) -> Any:
+    """Validate every tile under ``source``; keep only ``sites`` when given."""
+    ingest = require("pipeline.ingest", "ingest")
+    report = ingest(source)
+    if sites:
+        from dataclasses import replace
+
+        wanted = set(sites)
+        report = replace(report, tiles=tuple(t for t in report.tiles if t.site_id in wanted))
+    return report
+
+
+@task(name="write-json", cache_policy=NO_CACHE, persist_result=False)
+def write_json_task(path: Path, payload: Any) -> Path:
+    """Write one JSON document atomically."""
+    return write_json_atomic(path, payload)
+
+
+# --------------------------------------------------------------------------- change
+def _change_params_dict(method: str | None, params: Mapping[str, Any]) -> dict[str, Any]:
+    d = dict(params)
+    if method:
+        d["method"] = method
+    return d
+
+
+def change_key(parameters: Mapping[str, Any]) -> str:
+    """Content key of one change pair: both tiles' SHA-256 + parameters + code version."""
+    b, a = parameters["before"], parameters["after"]
+    return cache_key(
+        "change",
+        stage_version("change", "pipeline.change"),
+        b.sha256,
+        a.sha256,
+        _change_params_dict(parameters.get("method"), parameters.get("params") or {}),
+    )
+
+
+@task(
+    name="change-pair",
+    cache_key_fn=artifact_cache_key("change", change_key),
+    persist_result=True,
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_BACKOFF_S,
+    retry_condition_fn=retry_on_io,
+    task_run_name="change-{before.id}__{after.id}",
+)
+def change_pair_task(
+    before: Tile,
+    after: Tile,
+    *,
+    method: str | None,
+    params: Mapping[str, Any],
+    artifacts_root: Path,
+) -> ArtifactBundle:
+    """Compare two consecutive tiles of one site; files go to the artifact folder."""
+    compare = first_available(
+        ("pipeline.change.run", "compare_tiles"), ("pipeline.change", "compare_tiles")
+    )
+    change_params_cls: Any = require("pipeline.change", "ChangeParams")
+    cp = change_params_cls.from_dict(_change_params_dict(method, params))
+    key = change_key({"before": before, "after": after, "method": method, "params": params})
+    folder = artifact_folder(artifacts_root, "change", key)
+    with atomic_dir(folder) as tmp:
+        result = compare(before, after, tmp, params=cp)
+        regions = tuple(getattr(result, "regions", result))
+        if not (tmp / "regions.json").exists():
+            write_json_atomic(tmp / "regions.json", [r.to_dict() for r in regions])
+        mark_complete(tmp, {"before": before.id, "after": after.id, "params": cp.to_dict()})
+    return ArtifactBundle(
+        stage="change",
+        key=key,
+        folder=folder,
+        files=list_files(folder),
+        value=regions,
+        meta={"site_id": before.site_id, "before": before.id, "after": after.id},
+    )
+
+
+@task(name="publish", cache_policy=NO_CACHE, persist_result=False)
+def publish_task(bundle: ArtifactBundle, dest: Path) -> list[Path]:
+    """Copy a (possibly cached) task's files into the run folder."""
+    return publish(bundle, dest)
+
+
+# --------------------------------------------------------------------------- detect
+def detect_key(parameters: Mapping[str, Any]) -> str:
+    """Content key of one tile's detections: tile SHA-256 + detector + model + code version."""
+    model = parameters.get("model_path")
+    model_sha = None
+    if model:
+        from pipeline.io.atomic import sha256_file
+
+        model_sha = sha256_file(model)
+    return cache_key(
+        "detect",
+        stage_version("detect", "pipeline.detect"),
+        parameters["tile"].sha256,
+        parameters.get("detector"),
+        model_sha,
+    )
+
+
+@task(
+    name="detect-tile",
+    cache_key_fn=artifact_cache_key("detect", detect_key),
+    persist_result=True,
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_BACKOFF_S,
+    retry_condition_fn=retry_on_io,
+    task_run_name="detect-{tile.id}",
+)
+def detect_tile_task(
+    tile: Tile,
+    *,
+    detector: str,
+    model_path: Path | None,
+    artifacts_root: Path,
+) -> ArtifactBundle:
+    """Find and measure objects on one tile; ``<tile_id>.json`` (+ vectors) as artifacts."""
+    detect_tile = first_available(
+        ("pipeline.detect", "detect_tile"), ("pipeline.detect.run", "detect_tile")
+    )
+    key = detect_key({"tile": tile, "detector": detector, "model_path": model_path})
+    folder = artifact_folder(artifacts_root, "detect", key)
+    with atomic_dir(folder) as tmp:
+        dets = tuple(detect_tile(tile, tmp, detector=detector, model_path=model_path))
+        if not (tmp / f"{tile.id}.json").exists():
+            write_json_atomic(tmp / f"{tile.id}.json", [d.to_dict() for d in dets])
+        mark_complete(tmp, {"tile": tile.id, "detector": detector})
+    return ArtifactBundle(
+        stage="detect",
+        key=key,
+        folder=folder,
+        files=list_files(folder),
+        value=dets,
+        meta={"tile_id": tile.id, "site_id": tile.site_id},
+    )
+
+
+@task(name="object-changes", cache_policy=NO_CACHE, persist_result=False)
+def object_changes_task(
+    before: Sequence[Detection],
+    after: Sequence[Detection],
+    *,
+    before_tile: Tile,
+    after_tile: Tile,
+    out_dir: Path,
+) -> list[ObjectChange]:
+    """Match detections of two consecutive tiles; write ``<before>__<after>.json`` (+ .geojson)."""
+    match = first_available(
+        ("pipeline.detect", "match_detections"), ("pipeline.detect.match", "match_detections")
+    )
+    changes = list(
+        match(
+            list(before),
+            list(after),
+            before_tile=before_tile,
+            after_tile=after_tile,
+            site_id=before_tile.site_id,
+        )
+    )
+    stem = out_dir / before_tile.site_id / f"{before_tile.id}__{after_tile.id}"
+    write_json_atomic(stem.with_suffix(".json"), [c.to_dict() for c in changes])
+    feats = []
+    for c in changes:
+        det = c.after or c.before
+        if det is not None:
+            props = {k: v for k, v in c.to_dict().items() if k not in ("before", "after")}
+            feats.append((det.geometry, props))
+    write_json_atomic(stem.with_suffix(".geojson"), _feature_collection(feats))
+    return changes
+
+
+# --------------------------------------------------------------------------- annotate
+@task(
+    name="label-studio-push",
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_BACKOFF_S,
+    retry_condition_fn=retry_on_io,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def annotate_push_task(
+    tiles: Sequence[Tile],
+    detections: Sequence[Detection],
+    *,
+    settings: Any,
+    chips_dir: Path,
+    run_chips_dir: Path,
+    project_title: str,
+) -> dict[str, Any]:
+    """Write chips for the model detections and push them (with predictions) to Label Studio."""
+    from pipeline.annotate.roundtrip import build_detection_chips, push_tasks
+    from pipeline.io.labelstudio import LabelStudioClient
+
+    chips = build_detection_chips(list(tiles), list(detections), chips_dir)
+    client = LabelStudioClient(settings)
+    report = push_tasks(client, project_title, chips, chips_dir=chips_dir)
+    if chips_dir != run_chips_dir:
+        shutil.copytree(chips_dir, run_chips_dir, dirs_exist_ok=True)
+    return dict(report.to_dict())
+
+
+@task(
+    name="label-studio-pull",
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_BACKOFF_S,
+    retry_condition_fn=retry_on_io,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def annotate_pull_task(
+    *, settings: Any, project_title: str, exports_root: Path, out_path: Path
+) -> list[Detection]:
+    """Pull analysts' labels; write ``annotations/human.json``; empty when the project is new."""
+    from pipeline.annotate.roundtrip import pull_annotations
+    from pipeline.io.labelstudio import LabelStudioClient
+
+    client = LabelStudioClient(settings)
+    try:
+        report = pull_annotations(client, project_title, exports_root)
+    except LabelStudioError as exc:
+        if "does not exist" in str(exc) or "not found" in str(exc).lower():
+            write_json_atomic(out_path, [])
+            return []
+        raise
+    human = list(report.detections)
+    write_json_atomic(out_path, [d.to_dict() for d in human])
+    return human
+
+
+# --------------------------------------------------------------------------- link
+@task(name="extract-claims", cache_policy=NO_CACHE, persist_result=False)
+def extract_claims_task(report_path: Path, out_path: Path) -> list[Any]:
+    """Claims from the report text; writes ``claims.json``."""
+    extract = first_available(
+        ("pipeline.claims", "extract_claims_from_file"),
+        ("pipeline.claims", "extract_claims"),
+    )
+    claims = list(extract(report_path))
+    write_json_atomic(out_path, [c.to_dict() for c in claims])
+    return claims
+
+
+@task(name="link-claims", cache_policy=NO_CACHE, persist_result=False)
+def link_claims_task(claims: Sequence[Any], run_dir: Path, report_path: Path) -> Any:
+    """Link claims to the run's evidence; writes ``evidence.json`` (the ledger)."""
+    load_run = require("pipeline.io.run_store", "load_run")
+    link = require("pipeline.claims", "link_claims")
+    write_ledger = first_available(
+        ("pipeline.claims", "write_ledger"), ("pipeline.io.run_store", "write_ledger")
+    )
+    run_data = load_run(run_dir)
+    links = link(list(claims), run_data)
+    write_ledger(run_dir / "evidence.json", links, claims=list(claims), report=report_path)
+    return links
+
+
+@task(name="render-report", cache_policy=NO_CACHE, persist_result=False)
+def render_report_task(run_dir: Path) -> Path:
+    """Render the self-contained ``report.html`` of the run folder."""
+    render = first_available(
+        ("pipeline.report", "write_report"), ("pipeline.report", "render_report")
+    )
+    out = render(run_dir)
+    return Path(out) if out else run_dir / "report.html"
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file written earlier in the run."""
+    return json.loads(Path(path).read_text("utf-8"))

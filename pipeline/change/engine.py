@@ -1,0 +1,684 @@
+"""The block-wise change-detection engine and the array entry point :func:`detect_change`.
+
+Processing runs in three passes over a :class:`PairSource` (anything that can
+read a window of both dates on one grid), so peak memory depends on the block
+size, not on the scene size:
+
+1. *fit* - a fixed lattice of small patches is read once; the radiometric
+   normalisation and the method's global parameters are fitted on it;
+2. *score* - each block is read with a halo, normalised, cloud-masked,
+   smoothed and scored; the score goes to a store and a strided sample of it
+   is kept for the global threshold;
+3. *mask* - each block of the stored score is thresholded, cleaned
+   (opening, closing, minimum area) with a halo and polygonised; polygons
+   crossing block borders are merged.
+
+Whole-array processing is the same engine with a single block, so the two
+agree exactly (see ``tests/change``). Pixel indices are (row, col); areas are
+square metres via ``gsd_m`` (metres per pixel).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+import shapely
+from affine import Affine
+from rasterio import features
+from scipy import ndimage
+from shapely.geometry import Polygon
+from shapely.geometry import shape as geom_shape
+
+from pipeline.change.cloud import CloudParams, cloud_halo, cloud_mask
+from pipeline.change.coreg import Shift, estimate_shift, shift_image, shift_valid
+from pipeline.change.methods import Sample, get_method
+from pipeline.change.radiometry import Normaliser, fit_normaliser
+from pipeline.change.thresholds import choose_threshold
+
+DEFAULT_METHOD = "cva"
+MASK_CHANGE = 1
+MASK_NONE = 0
+MASK_INVALID = 255
+_MIN_AREA_HALO_CAP = 256
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ChangeParams:
+    """Everything that decides a change map (serialised into ``summary.json``).
+
+    Attributes
+    ----------
+    method, threshold : str
+        Keys of :data:`~pipeline.change.methods.CHANGE_METHODS` and
+        :data:`~pipeline.change.thresholds.THRESHOLDS`.
+    threshold_value : float or None
+        Value for the ``fixed`` threshold, in the method's score units.
+    normalisation : str
+        ``linear`` (relative, on no-change pixels), ``histogram`` or ``none``.
+    presmooth_px : float
+        Gaussian sigma (pixels) applied to both dates before scoring (0 = off).
+    open_px, close_px : int
+        Radius (pixels) of the square opening / closing of the change mask.
+    min_area_m2 : float
+        Smallest change region kept, square metres.
+    coregister : bool
+        Estimate and remove a residual shift between dates.
+    max_shift_px : float
+        Larger estimated shifts are treated as unreliable and not applied.
+    min_peak_ratio : float
+        Phase-correlation peak ratio below which the shift is not applied.
+    min_overlap : float
+        Smallest overlap (fraction of the smaller tile) accepted for a pair.
+    cloud : CloudParams
+        Cloud and shadow masking.
+    block_size : int
+        Core block size in pixels for block-wise processing.
+    sample_patches, patch_px : int
+        Number and size (pixels) of the patches used to fit global parameters.
+    threshold_sample : int
+        Target number of score pixels sampled for the global threshold.
+    """
+
+    method: str = DEFAULT_METHOD
+    threshold: str = "otsu"
+    threshold_value: float | None = None
+    normalisation: str = "linear"
+    presmooth_px: float = 1.0
+    open_px: int = 1
+    close_px: int = 1
+    min_area_m2: float = 10.0
+    coregister: bool = True
+    max_shift_px: float = 10.0
+    min_peak_ratio: float = 2.0
+    min_overlap: float = 0.5
+    cloud: CloudParams = field(default_factory=CloudParams)
+    block_size: int = 1024
+    sample_patches: int = 256
+    patch_px: int = 64
+    threshold_sample: int = 1_000_000
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ChangeParams:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        if isinstance(d.get("cloud"), dict):
+            d["cloud"] = CloudParams(**d["cloud"])
+        return cls(**d)
+
+
+class PairSource(Protocol):
+    """Both dates on one pixel grid, readable by window."""
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the common grid."""
+        ...
+
+    @property
+    def bands(self) -> int:
+        """Number of bands (the same for both dates)."""
+        ...
+
+    def read(
+        self, row: int, col: int, height: int, width: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``before, after`` float32 ``(bands, h, w)`` and validity bool ``(h, w)``."""
+        ...
+
+    def with_shift(self, shift: tuple[float, float]) -> PairSource:
+        """A source whose after date is shifted by ``(d_row, d_col)`` pixels."""
+        ...
+
+
+class Store(Protocol):
+    """Where score (float32) and mask (uint8) blocks go."""
+
+    def write(self, row: int, col: int, block: np.ndarray) -> None:
+        """Write a 2-D block at pixel ``(row, col)``."""
+        ...
+
+    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        """Read a 2-D window."""
+        ...
+
+
+class ArrayPair:
+    """A :class:`PairSource` over in-memory (or memory-mapped) arrays.
+
+    ``before``/``after`` are ``(bands, rows, cols)`` or ``(rows, cols)`` arrays
+    of any real dtype; ``valid`` is an optional bool ``(rows, cols)`` mask (False
+    = nodata). Non-finite values are invalid.
+    """
+
+    def __init__(
+        self,
+        before: np.ndarray,
+        after: np.ndarray,
+        valid: np.ndarray | None = None,
+        shift: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
+        self._b = before if before.ndim == 3 else before[np.newaxis]
+        self._a = after if after.ndim == 3 else after[np.newaxis]
+        if self._b.shape != self._a.shape:
+            raise ValueError(
+                f"before {self._b.shape} and after {self._a.shape} must have the same shape"
+            )
+        if valid is not None and valid.shape != self._b.shape[1:]:
+            raise ValueError(f"valid mask {valid.shape} does not match images {self._b.shape[1:]}")
+        self._valid = valid
+        self._shift = (float(shift[0]), float(shift[1]))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, cols)``."""
+        return (int(self._b.shape[1]), int(self._b.shape[2]))
+
+    @property
+    def bands(self) -> int:
+        """Band count."""
+        return int(self._b.shape[0])
+
+    def with_shift(self, shift: tuple[float, float]) -> ArrayPair:
+        """Same arrays, after date shifted by ``(d_row, d_col)`` pixels (bilinear)."""
+        return ArrayPair(self._b, self._a, self._valid, shift)
+
+    def read(
+        self, row: int, col: int, height: int, width: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Window ``(row, col, height, width)`` of both dates (float32) and validity."""
+        sl = (slice(row, row + height), slice(col, col + width))
+        b = np.asarray(self._b[:, sl[0], sl[1]], dtype=np.float32)
+        v = np.ones((height, width), dtype=bool) if self._valid is None else self._valid[sl].copy()
+        v &= np.all(np.isfinite(b), axis=0)
+        if self._shift == (0.0, 0.0):
+            a = np.asarray(self._a[:, sl[0], sl[1]], dtype=np.float32)
+            v &= np.all(np.isfinite(a), axis=0)
+            return b, a, v
+        m = int(math.ceil(max(abs(self._shift[0]), abs(self._shift[1])))) + 2
+        rows, cols = self.shape
+        r0, c0 = max(row - m, 0), max(col - m, 0)
+        r1, c1 = min(row + height + m, rows), min(col + width + m, cols)
+        a_ext = np.asarray(self._a[:, r0:r1, c0:c1], dtype=np.float32)
+        va = np.all(np.isfinite(a_ext), axis=0)
+        if self._valid is not None:
+            va &= self._valid[r0:r1, c0:c1]
+        a_ext = np.where(np.isfinite(a_ext), a_ext, 0.0).astype(np.float32)
+        a_sh = shift_image(a_ext, self._shift)
+        va_sh = shift_valid(va, self._shift)
+        # pixels drawn from outside the array are invalid
+        edge = np.zeros_like(va_sh)
+        edge[
+            max(0, int(math.ceil(self._shift[0]))) if r0 == 0 else 0 : (r1 - r0)
+            + (min(0, int(math.floor(self._shift[0]))) if r1 == rows else 0),
+            max(0, int(math.ceil(self._shift[1]))) if c0 == 0 else 0 : (c1 - c0)
+            + (min(0, int(math.floor(self._shift[1]))) if c1 == cols else 0),
+        ] = True
+        va_sh &= edge
+        cr, cc = row - r0, col - c0
+        a = a_sh[:, cr : cr + height, cc : cc + width]
+        v &= va_sh[cr : cr + height, cc : cc + width]
+        return b, np.ascontiguousarray(a), v
+
+
+class ArrayStore:
+    """A :class:`Store` backed by one 2-D numpy array."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def write(self, row: int, col: int, block: np.ndarray) -> None:
+        """Copy ``block`` into the array at ``(row, col)``."""
+        self.array[row : row + block.shape[0], col : col + block.shape[1]] = block
+
+    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        """Copy of a window."""
+        return np.array(self.array[row : row + height, col : col + width])
+
+
+@dataclass(frozen=True)
+class RegionPx:
+    """A change region in continuous pixel coordinates of the common grid.
+
+    ``polygon`` is a shapely Polygon with x = col, y = row (pixels from the
+    upper-left corner); ``area_px`` its area in pixels; scores in method units.
+    """
+
+    polygon: Polygon
+    area_px: float
+    mean_score: float
+    max_score: float
+
+    def exterior_rowcol(self) -> list[list[tuple[float, float]]]:
+        """Rings (exterior first, then holes) as ``(row, col)`` point lists."""
+        rings = [self.polygon.exterior, *self.polygon.interiors]
+        return [[(float(y), float(x)) for x, y in r.coords] for r in rings]
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """Global figures of one engine run (the per-pixel results are in the stores)."""
+
+    method: str
+    threshold_name: str
+    threshold: float
+    shift: Shift
+    shift_applied: bool
+    normaliser: Normaliser
+    regions: tuple[RegionPx, ...]
+    valid_px: int
+    cloud_px: int
+    change_px: int
+    params: ChangeParams
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no per-region geometry)."""
+        return {
+            "method": self.method,
+            "threshold": {"name": self.threshold_name, "value": self.threshold},
+            "shift": self.shift.to_dict() | {"applied": self.shift_applied},
+            "normalisation": self.normaliser.to_dict(),
+            "regions": len(self.regions),
+            "valid_px": self.valid_px,
+            "cloud_px": self.cloud_px,
+            "change_px": self.change_px,
+            "params": self.params.to_dict(),
+        }
+
+
+def _blocks(shape: tuple[int, int], size: int) -> Iterator[tuple[int, int, int, int]]:
+    rows, cols = shape
+    for r in range(0, rows, size):
+        for c in range(0, cols, size):
+            yield r, c, min(size, rows - r), min(size, cols - c)
+
+
+def _extend(
+    core: tuple[int, int, int, int], halo: int, shape: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    r, c, h, w = core
+    r0, c0 = max(r - halo, 0), max(c - halo, 0)
+    r1, c1 = min(r + h + halo, shape[0]), min(c + w + halo, shape[1])
+    return r0, c0, r1 - r0, c1 - c0
+
+
+def _presmooth(img: np.ndarray, sigma: float) -> np.ndarray:
+    if sigma <= 0:
+        return img
+    return np.stack([ndimage.gaussian_filter(b, sigma) for b in img]).astype(np.float32)
+
+
+def _smooth_halo(sigma: float) -> int:
+    return int(4.0 * sigma + 0.5) + 1 if sigma > 0 else 0
+
+
+def min_area_px(min_area_m2: float, gsd_m: float) -> int:
+    """Minimum region size in pixels for ``min_area_m2`` square metres at ``gsd_m`` m/px."""
+    return max(1, int(math.ceil(min_area_m2 / max(gsd_m * gsd_m, 1e-12))))
+
+
+def clean_mask(
+    mask: np.ndarray,
+    *,
+    open_px: int,
+    close_px: int,
+    min_px: int,
+    keep_touching: tuple[bool, bool, bool, bool] = (False, False, False, False),
+) -> np.ndarray:
+    """Morphological clean-up of a bool change mask.
+
+    Square opening (radius ``open_px``), square closing (radius ``close_px``)
+    and removal of 4-connected regions smaller than ``min_px`` pixels. Regions
+    touching a side flagged in ``keep_touching`` (top, bottom, left, right) are
+    kept whatever their size, because they continue beyond this window.
+    """
+    m = mask
+    if open_px > 0:
+        m = ndimage.binary_opening(m, structure=np.ones((2 * open_px + 1,) * 2, dtype=bool))
+    if close_px > 0:
+        pad = close_px
+        padded = np.pad(m, pad, mode="edge")
+        closed = ndimage.binary_closing(padded, structure=np.ones((2 * close_px + 1,) * 2, bool))
+        m = closed[pad:-pad, pad:-pad]
+    if min_px > 1 and m.any():
+        lab, n = ndimage.label(m)
+        sizes = np.bincount(lab.ravel(), minlength=n + 1)
+        keep = sizes >= min_px
+        edges = []
+        top, bottom, left, right = keep_touching
+        if top:
+            edges.append(lab[0])
+        if bottom:
+            edges.append(lab[-1])
+        if left:
+            edges.append(lab[:, 0])
+        if right:
+            edges.append(lab[:, -1])
+        for e in edges:
+            keep[np.unique(e)] = True
+        keep[0] = False
+        m = keep[lab]
+    return np.asarray(m, dtype=bool)
+
+
+def _sample_positions(shape: tuple[int, int], n: int, p: int) -> list[tuple[int, int, int, int]]:
+    rows, cols = shape
+    ph, pw = min(p, rows), min(p, cols)
+    side = max(1, int(math.ceil(math.sqrt(n))))
+    rs = np.unique(np.linspace(0, rows - ph, min(side, max(rows // ph, 1))).astype(int))
+    cs = np.unique(np.linspace(0, cols - pw, min(side, max(cols // pw, 1))).astype(int))
+    return [(int(r), int(c), ph, pw) for r in rs for c in cs]
+
+
+def run_engine(
+    source: PairSource,
+    params: ChangeParams,
+    *,
+    gsd_m: float,
+    score_store: Store,
+    mask_store: Store,
+    progress: Progress | None = None,
+) -> EngineResult:
+    """Run the three passes over ``source``; per-pixel results go to the stores.
+
+    Parameters
+    ----------
+    source : PairSource
+        Both dates on one grid.
+    params : ChangeParams
+        Method, threshold and processing options.
+    gsd_m : float
+        Pixel size in metres (for the minimum area and shift in metres).
+    score_store : Store
+        Receives float32 scores (NaN where nodata or cloud).
+    mask_store : Store
+        Receives uint8 masks: 1 change, 0 no change, 255 nodata/cloud.
+    progress : callable, optional
+        ``progress(stage, done, total)`` after each block.
+    """
+    method = get_method(params.method)
+    shape = source.shape
+
+    # ---- co-registration on a central crop
+    shift = Shift(gsd_m=gsd_m)
+    applied = False
+    if params.coregister:
+        size = min(1024, shape[0], shape[1])
+        r0, c0 = (shape[0] - size) // 2, (shape[1] - size) // 2
+        b, a, v = source.read(r0, c0, size, size)
+        shift = estimate_shift(b, a, valid=v, gsd_m=gsd_m)
+        if (
+            shift.magnitude_px <= params.max_shift_px
+            and shift.peak_ratio >= params.min_peak_ratio
+            and shift.magnitude_px > 0
+        ):
+            source = source.with_shift((shift.row_px, shift.col_px))
+            applied = True
+
+    # ---- pass 1: fit on a lattice of patches
+    pos = _sample_positions(shape, params.sample_patches, params.patch_px)
+    pb, pa, pv = [], [], []
+    for r, c, h, w in pos:
+        b, a, v = source.read(r, c, h, w)
+        pb.append(b)
+        pa.append(a)
+        pv.append(v)
+    sb, sa, sv = np.stack(pb), np.stack(pa), np.stack(pv)
+    flat_b = np.moveaxis(sb, 1, 0)[:, sv]
+    flat_a = np.moveaxis(sa, 1, 0)[:, sv]
+    if flat_b.shape[1] == 0:
+        raise ValueError("no valid pixels in common between the two dates")
+    norm = fit_normaliser(flat_b, flat_a, kind=params.normalisation)
+    bright = flat_b.mean(axis=0)
+    q25, q75 = np.percentile(bright, [25, 75])
+    scale = float(max(q75 - q25, 1e-6 * max(abs(float(bright.mean())), 1.0)))
+
+    def prepare(b: np.ndarray, a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
+        an = norm.apply(a)
+        if not v.all():
+            b = np.where(v[None], b, np.float32(0))
+            an = np.where(v[None], an, b)
+        cl = cloud_mask(b, an, scale=scale, gsd_m=gsd_m, params=params.cloud) & v
+        bad = ~v | cl
+        if cl.any():
+            an = np.where(cl[None], b, an)
+        return _presmooth(b, params.presmooth_px), _presmooth(an, params.presmooth_px), bad, cl
+
+    prepared = [prepare(sb[i], sa[i], sv[i]) for i in range(len(pos))]
+    sample = Sample(
+        np.stack([p[0] for p in prepared]),
+        np.stack([p[1] for p in prepared]),
+        np.stack([~p[2] for p in prepared]),
+    )
+    model = method.fit(sample)
+    del pb, pa, pv, sb, sa, sv, prepared, sample, flat_a, flat_b
+
+    # ---- pass 2: score by blocks
+    h_score = method.halo + _smooth_halo(params.presmooth_px) + cloud_halo(params.cloud, gsd_m)
+    stride = max(1, int(math.ceil(math.sqrt(shape[0] * shape[1] / params.threshold_sample))))
+    blocks = list(_blocks(shape, params.block_size))
+    samples: list[np.ndarray] = []
+    valid_px = cloud_px = 0
+    for i, core in enumerate(blocks):
+        ext = _extend(core, h_score, shape)
+        b, a, v = source.read(*ext)
+        bs, as_, bad, cl = prepare(b, a, v)
+        score = method.score(bs, as_, model)
+        score[bad] = np.nan
+        cr, cc = core[0] - ext[0], core[1] - ext[1]
+        sc = score[cr : cr + core[2], cc : cc + core[3]]
+        score_store.write(core[0], core[1], np.ascontiguousarray(sc, dtype=np.float32))
+        valid_px += int(np.count_nonzero(~bad[cr : cr + core[2], cc : cc + core[3]]))
+        cloud_px += int(np.count_nonzero(cl[cr : cr + core[2], cc : cc + core[3]]))
+        r_off = (-core[0]) % stride
+        c_off = (-core[1]) % stride
+        s = sc[r_off::stride, c_off::stride]
+        samples.append(s[np.isfinite(s)])
+        if progress:
+            progress("score", i + 1, len(blocks))
+    tsample = np.concatenate(samples) if samples else np.zeros(0, np.float32)
+    if tsample.size:
+        thr = choose_threshold(tsample, params.threshold, value=params.threshold_value)
+    else:
+        thr = math.inf
+
+    # ---- pass 3: threshold, clean, polygonise
+    min_px = min_area_px(params.min_area_m2, gsd_m)
+    h_mask = 2 * params.open_px + 2 * params.close_px + min(min_px, _MIN_AREA_HALO_CAP) + 1
+    inner: list[RegionPx | Polygon] = []
+    border: list[Polygon] = []
+    change_px = 0
+    for i, core in enumerate(blocks):
+        ext = _extend(core, h_mask, shape)
+        score = score_store.read(*ext)
+        finite = np.isfinite(score)
+        with np.errstate(invalid="ignore"):
+            raw = finite & (score > thr)
+        touching = (
+            ext[0] > 0,
+            ext[0] + ext[2] < shape[0],
+            ext[1] > 0,
+            ext[1] + ext[3] < shape[1],
+        )
+        m = (
+            clean_mask(
+                raw,
+                open_px=params.open_px,
+                close_px=params.close_px,
+                min_px=min_px,
+                keep_touching=touching,
+            )
+            & finite
+        )
+        cr, cc = core[0] - ext[0], core[1] - ext[1]
+        mc = m[cr : cr + core[2], cc : cc + core[3]]
+        out = np.where(mc, MASK_CHANGE, MASK_NONE).astype(np.uint8)
+        out[~finite[cr : cr + core[2], cc : cc + core[3]]] = MASK_INVALID
+        mask_store.write(core[0], core[1], out)
+        change_px += int(np.count_nonzero(mc))
+        if mc.any():
+            tf = Affine.translation(core[1], core[0])
+            for geom, _ in features.shapes(
+                mc.astype(np.uint8), mask=mc, connectivity=4, transform=tf
+            ):
+                poly = geom_shape(geom)
+                x0, y0, x1, y1 = poly.bounds
+                on_border = (
+                    (y0 <= core[0] and core[0] > 0)
+                    or (x0 <= core[1] and core[1] > 0)
+                    or (y1 >= core[0] + core[2] and core[0] + core[2] < shape[0])
+                    or (x1 >= core[1] + core[3] and core[1] + core[3] < shape[1])
+                )
+                (border if on_border else inner).append(poly)
+        if progress:
+            progress("mask", i + 1, len(blocks))
+    polys: list[Polygon] = [p for p in inner if isinstance(p, Polygon)]
+    if border:
+        merged = shapely.union_all(border)
+        polys.extend(g for g in getattr(merged, "geoms", [merged]) if isinstance(g, Polygon))
+    regions = tuple(_region_stats(p, score_store) for p in sorted(polys, key=_poly_key))
+    return EngineResult(
+        method=params.method,
+        threshold_name=params.threshold,
+        threshold=float(thr),
+        shift=shift,
+        shift_applied=applied,
+        normaliser=norm,
+        regions=regions,
+        valid_px=valid_px,
+        cloud_px=cloud_px,
+        change_px=change_px,
+        params=params,
+    )
+
+
+def _poly_key(p: Polygon) -> tuple[float, float]:
+    x0, y0, _, _ = p.bounds
+    return (y0, x0)
+
+
+def _region_stats(poly: Polygon, store: Store) -> RegionPx:
+    x0, y0, x1, y1 = (int(round(v)) for v in poly.bounds)
+    win = store.read(y0, x0, y1 - y0, x1 - x0)
+    inside = features.geometry_mask(
+        [poly], out_shape=win.shape, transform=Affine.translation(x0, y0), invert=True
+    )
+    vals = win[inside & np.isfinite(win)]
+    mean = float(vals.mean()) if vals.size else float("nan")
+    mx = float(vals.max()) if vals.size else float("nan")
+    return RegionPx(poly, float(poly.area), mean, mx)
+
+
+@dataclass(frozen=True)
+class ChangeMap:
+    """Result of :func:`detect_change` on arrays.
+
+    Attributes
+    ----------
+    score : ndarray of float32, (rows, cols)
+        Change score in the method's units; NaN where nodata or cloud.
+    mask : ndarray of bool, (rows, cols)
+        Change after threshold and clean-up (never True where ``score`` is NaN).
+    valid : ndarray of bool, (rows, cols)
+        Pixels that were scored (valid in both dates and not cloud/shadow).
+    result : EngineResult
+        Threshold, shift, normalisation, regions (pixel coordinates) and counts.
+    """
+
+    score: np.ndarray
+    mask: np.ndarray
+    valid: np.ndarray
+    result: EngineResult
+
+    @property
+    def threshold(self) -> float:
+        """Threshold applied to ``score``."""
+        return self.result.threshold
+
+    @property
+    def shift(self) -> Shift:
+        """Residual shift found between the dates."""
+        return self.result.shift
+
+    @property
+    def regions(self) -> tuple[RegionPx, ...]:
+        """Change regions in pixel coordinates."""
+        return self.result.regions
+
+
+def detect_change(
+    before: np.ndarray,
+    after: np.ndarray,
+    *,
+    valid: np.ndarray | None = None,
+    method: str = DEFAULT_METHOD,
+    threshold: str = "otsu",
+    min_area_m2: float = 10.0,
+    gsd_m: float = 1.0,
+    threshold_value: float | None = None,
+    block_size: int | None = None,
+    params: ChangeParams | None = None,
+    progress: Progress | None = None,
+) -> ChangeMap:
+    """Find change between two co-gridded images.
+
+    Parameters
+    ----------
+    before, after : ndarray, (bands, rows, cols) or (rows, cols)
+        The two dates on the same grid; uint8, uint16, float32 or any real
+        dtype. Non-finite values count as nodata. Not modified.
+    valid : ndarray of bool, (rows, cols), optional
+        False where either date has no data.
+    method : str
+        A key of :data:`~pipeline.change.methods.CHANGE_METHODS`.
+    threshold : str
+        A key of :data:`~pipeline.change.thresholds.THRESHOLDS`.
+    min_area_m2 : float
+        Smallest change region kept, square metres.
+    gsd_m : float
+        Pixel size in metres.
+    threshold_value : float, optional
+        Score value for ``threshold="fixed"``.
+    block_size : int, optional
+        Process in blocks of this many pixels a side (default: one block).
+    params : ChangeParams, optional
+        Full option set; ``method``, ``threshold``, ``min_area_m2``,
+        ``threshold_value`` and ``block_size`` arguments override it.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    ChangeMap
+    """
+    src = ArrayPair(before, after, valid)
+    rows, cols = src.shape
+    base = params or ChangeParams()
+    p = replace(
+        base,
+        method=method,
+        threshold=threshold,
+        min_area_m2=min_area_m2,
+        threshold_value=threshold_value if threshold_value is not None else base.threshold_value,
+        block_size=block_size or max(rows, cols),
+    )
+    score = np.full((rows, cols), np.nan, dtype=np.float32)
+    mask = np.zeros((rows, cols), dtype=np.uint8)
+    res = run_engine(
+        src,
+        p,
+        gsd_m=gsd_m,
+        score_store=ArrayStore(score),
+        mask_store=ArrayStore(mask),
+        progress=progress,
+    )
+    return ChangeMap(score=score, mask=mask == MASK_CHANGE, valid=mask != MASK_INVALID, result=res)

@@ -1,0 +1,418 @@
+"""File-level change detection between two tiles: :func:`compare_tiles`.
+
+This is the I/O edge of the change stage: it opens both tiles, puts them on one
+grid (the after tile's grid clipped to the overlap, other CRSs warped with
+:class:`rasterio.vrt.WarpedVRT`), runs the block-wise engine reading windows,
+and writes ``score.tif`` (COG float32, NaN = not scored), ``mask.tif`` (COG
+uint8: 1 change, 0 none, 255 nodata/cloud), ``changes.geojson``,
+``changes.gpkg`` (EPSG:4326), ``regions.json`` (list of
+:meth:`ChangeRegion.to_dict`) and ``summary.json`` into ``out_dir``. Every file
+is written atomically; re-running replaces the outputs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+
+from pipeline.change.engine import (
+    ArrayStore,
+    ChangeParams,
+    EngineResult,
+    Progress,
+    RegionPx,
+    run_engine,
+)
+from pipeline.errors import OverlapError, TilePairError, TileReadError
+from pipeline.grid import Grid
+from pipeline.io.atomic import atomic_path, write_json_atomic
+from pipeline.io.vector import write_features
+from pipeline.model import ChangeRegion, Tile, stable_id
+
+#: Pixels above which stores go to disk instead of memory.
+_IN_MEMORY_PX = 4096 * 4096
+
+
+def tile_from_file(path: str | os.PathLike[str]) -> Tile:
+    """Validated :class:`~pipeline.model.Tile` for a raster file (ingest's checks)."""
+    from pipeline.ingest import validate_tile
+
+    return validate_tile(path)
+
+
+# --------------------------------------------------------------------------- grid
+def _ground_gsd(grid: Grid) -> tuple[float, float]:
+    from pipeline.ingest.checks import ground_pixel_size_m
+
+    return ground_pixel_size_m(grid)
+
+
+def common_grid(before: Tile, after: Tile, *, min_overlap: float = 0.5) -> Grid:
+    """The after tile's grid clipped to the overlap of both footprints.
+
+    Parameters
+    ----------
+    before, after : Tile
+        The two dates.
+    min_overlap : float
+        Smallest accepted overlap as a fraction of the smaller footprint's area.
+
+    Raises
+    ------
+    OverlapError
+        The footprints overlap less than ``min_overlap`` (naming both files).
+    """
+    ag = after.grid
+    bl, bb, br, bt = transform_bounds(before.grid.crs, ag.crs, *before.grid.bounds, densify_pts=21)
+    al, ab, ar, at = ag.bounds
+    il, ib, ir, it = max(al, bl), max(ab, bb), min(ar, br), min(at, bt)
+    inter = max(ir - il, 0.0) * max(it - ib, 0.0)
+    smaller = min((ar - al) * (at - ab), (br - bl) * (bt - bb))
+    frac = inter / smaller if smaller > 0 else 0.0
+    if frac < min_overlap:
+        raise OverlapError(
+            f"{before.path} and {after.path} overlap {frac:.1%} of the smaller tile, "
+            f"below the minimum {min_overlap:.0%}; pick tiles that image the same ground"
+        )
+    # clip in the after grid's pixel space (north-up or rotated: use corner rowcol)
+    rows, cols = ag.rowcol([il, ir, ir, il], [it, it, ib, ib])
+    r0 = max(int(math.floor(float(np.min(rows)) + 1e-6)), 0)
+    c0 = max(int(math.floor(float(np.min(cols)) + 1e-6)), 0)
+    r1 = min(int(math.ceil(float(np.max(rows)) - 1e-6)), ag.height)
+    c1 = min(int(math.ceil(float(np.max(cols)) - 1e-6)), ag.width)
+    if r1 - r0 < 2 or c1 - c0 < 2:
+        raise OverlapError(f"{before.path} and {after.path} share less than 2 x 2 pixels")
+    return ag.window(r0, c0, r1 - r0, c1 - c0)
+
+
+# --------------------------------------------------------------------------- source
+class RasterPair:
+    """A :class:`~pipeline.change.engine.PairSource` reading two files by window.
+
+    Both tiles are warped (bilinear) onto ``grid``; the after tile may carry a
+    residual shift ``(d_row, d_col)`` in pixels, applied in the warp. Pixels
+    outside a tile, nodata or masked count as invalid. Use as a context
+    manager (it owns the open datasets).
+    """
+
+    def __init__(
+        self,
+        before: Tile,
+        after: Tile,
+        grid: Grid,
+        *,
+        bands: int | None = None,
+        shift: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
+        self.before, self.after, self.grid = before, after, grid
+        self._bands = bands or min(before.band_count, after.band_count)
+        self._shift = shift
+        self._stack = ExitStack()
+        self._b: WarpedVRT | None = None
+        self._a: WarpedVRT | None = None
+
+    def __enter__(self) -> RasterPair:
+        try:
+            bsrc = self._stack.enter_context(rasterio.open(self.before.path))
+            asrc = self._stack.enter_context(rasterio.open(self.after.path))
+        except rasterio.errors.RasterioIOError as exc:
+            self._stack.close()
+            raise TileReadError(f"cannot open tile pair: {exc}") from exc
+        g = self.grid
+        common = {
+            "crs": g.crs,
+            "width": g.width,
+            "height": g.height,
+            "resampling": Resampling.bilinear,
+            "add_alpha": True,
+        }
+        self._b = self._stack.enter_context(WarpedVRT(bsrc, transform=g.transform, **common))
+        t = g.transform * Affine.translation(-self._shift[1], -self._shift[0])
+        self._a = self._stack.enter_context(WarpedVRT(asrc, transform=t, **common))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stack.close()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the common grid."""
+        return self.grid.shape
+
+    @property
+    def bands(self) -> int:
+        """Bands compared (the first ``n`` of each tile)."""
+        return self._bands
+
+    def with_shift(self, shift: tuple[float, float]) -> RasterPair:
+        """An open pair whose after tile is shifted by ``(d_row, d_col)`` pixels."""
+        pair = RasterPair(self.before, self.after, self.grid, bands=self._bands, shift=shift)
+        pair.__enter__()
+        self._stack.push(pair.__exit__)
+        return pair
+
+    def _read(self, vrt: WarpedVRT | None, win: Window) -> tuple[np.ndarray, np.ndarray]:
+        if vrt is None:
+            raise RuntimeError("RasterPair must be used as a context manager")
+        idx = list(range(1, self._bands + 1))
+        data = vrt.read(idx, window=win).astype(np.float32)
+        masks = vrt.read_masks(idx, window=win)
+        alpha = vrt.read(vrt.count, window=win)
+        full = np.iinfo(alpha.dtype).max if alpha.dtype.kind in "ui" else 1.0
+        valid = np.all(masks > 0, axis=0) & (alpha >= full)
+        return data, valid
+
+    def read(
+        self, row: int, col: int, height: int, width: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Window of both dates (float32 ``(bands, h, w)``) and joint validity."""
+        win = Window(col, row, width, height)
+        b, vb = self._read(self._b, win)
+        a, va = self._read(self._a, win)
+        return b, a, vb & va
+
+
+# --------------------------------------------------------------------------- stores
+class _TiffStore:
+    """A block store backed by a tiled GeoTIFF opened in r+ mode."""
+
+    def __init__(self, path: Path, grid: Grid, dtype: str, nodata: float) -> None:
+        self.path = path
+        self._ds = rasterio.open(
+            path,
+            "w+",
+            driver="GTiff",
+            width=grid.width,
+            height=grid.height,
+            count=1,
+            dtype=dtype,
+            crs=grid.crs,
+            transform=grid.transform,
+            nodata=nodata,
+            tiled=True,
+            blockxsize=256,
+            blockysize=256,
+            BIGTIFF="IF_SAFER",
+        )
+
+    def write(self, row: int, col: int, block: np.ndarray) -> None:
+        self._ds.write(block, 1, window=Window(col, row, block.shape[1], block.shape[0]))
+
+    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        return np.asarray(self._ds.read(1, window=Window(col, row, width, height)))
+
+    def close(self) -> None:
+        self._ds.close()
+
+
+def _to_cog(src_path: Path, target: Path, *, predictor: int, resampling: str) -> None:
+    with atomic_path(target, suffix=".tif") as tmp:
+        rasterio.shutil.copy(
+            str(src_path),
+            str(tmp),
+            driver="COG",
+            compress="DEFLATE",
+            predictor=predictor,
+            blocksize=512,
+            overview_resampling=resampling,
+            BIGTIFF="IF_SAFER",
+        )
+
+
+# --------------------------------------------------------------------------- outputs
+@dataclass(frozen=True)
+class ChangeOutputs:
+    """Paths written by :func:`compare_tiles` and the regions found."""
+
+    out_dir: Path
+    score: Path
+    mask: Path
+    geojson: Path
+    gpkg: Path
+    regions_json: Path
+    summary_json: Path
+    regions: tuple[ChangeRegion, ...]
+    summary: dict[str, Any]
+
+
+def regions_to_model(
+    regions: tuple[RegionPx, ...],
+    grid: Grid,
+    *,
+    before: Tile,
+    after: Tile,
+    method: str,
+    pixel_area_m2: float,
+) -> tuple[ChangeRegion, ...]:
+    """Convert pixel-space regions on ``grid`` to :class:`ChangeRegion` (EPSG:4326)."""
+    out = []
+    for r in regions:
+        rings = tuple(tuple(grid.pixel_ring_to_lonlat(ring)) for ring in r.exterior_rowcol())
+        x0, y0, x1, y1 = r.polygon.bounds
+        rid = stable_id(before.sha256, after.sha256, method, x0, y0, x1, y1, r.area_px)
+        out.append(
+            ChangeRegion(
+                id=rid,
+                method=method,
+                before_tile_id=before.id,
+                after_tile_id=after.id,
+                before_sha256=before.sha256,
+                after_sha256=after.sha256,
+                polygon_lonlat=rings,
+                area_m2=float(r.area_px * pixel_area_m2),
+                mean_score=r.mean_score,
+                max_score=r.max_score,
+            )
+        )
+    return tuple(out)
+
+
+def compare_tiles(
+    before: Tile,
+    after: Tile,
+    out_dir: str | os.PathLike[str],
+    *,
+    params: ChangeParams | None = None,
+    progress: Progress | None = None,
+) -> ChangeOutputs:
+    """Detect change from ``before`` to ``after`` and write the outputs to ``out_dir``.
+
+    Parameters
+    ----------
+    before, after : Tile
+        Two validated tiles of the same site (``before`` earlier).
+    out_dir : path-like
+        Output folder (created); the replay uses
+        ``<run>/changes/<site>/<before_id>__<after_id>/``.
+    params : ChangeParams, optional
+        Method, threshold and processing options.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Raises
+    ------
+    TilePairError
+        Different sites, or no valid pixels in common.
+    OverlapError
+        The tiles overlap too little.
+    """
+    p = params or ChangeParams()
+    if before.site_id != after.site_id:
+        raise TilePairError(
+            f"{before.path} (site {before.site_id}) and {after.path} (site {after.site_id}) "
+            "are different sites; compare tiles of one site"
+        )
+    grid = common_grid(before, after, min_overlap=p.min_overlap)
+    gx, gy = _ground_gsd(grid)
+    gsd_m = (gx + gy) / 2.0
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".work.", dir=out))
+    stores: list[_TiffStore] = []
+    try:
+        if grid.height * grid.width <= _IN_MEMORY_PX:
+            score_arr = np.full(grid.shape, np.nan, dtype=np.float32)
+            mask_arr = np.zeros(grid.shape, dtype=np.uint8)
+            score_store: Any = ArrayStore(score_arr)
+            mask_store: Any = ArrayStore(mask_arr)
+        else:
+            score_store = _TiffStore(work / "score.tif", grid, "float32", math.nan)
+            mask_store = _TiffStore(work / "mask.tif", grid, "uint8", 255)
+            stores = [score_store, mask_store]
+        try:
+            with RasterPair(before, after, grid) as pair:
+                res = run_engine(
+                    pair,
+                    p,
+                    gsd_m=gsd_m,
+                    score_store=score_store,
+                    mask_store=mask_store,
+                    progress=progress,
+                )
+        except ValueError as exc:
+            if "no valid pixels" in str(exc):
+                raise TilePairError(
+                    f"{before.path} and {after.path} have no valid pixels in common "
+                    "(all nodata or cloud over the overlap)"
+                ) from exc
+            raise
+        score_path, mask_path = out / "score.tif", out / "mask.tif"
+        if stores:
+            for s in stores:
+                s.close()
+            _to_cog(work / "score.tif", score_path, predictor=3, resampling="average")
+            _to_cog(work / "mask.tif", mask_path, predictor=2, resampling="nearest")
+        else:
+            from pipeline.io.rasters import write_cog
+
+            write_cog(score_path, score_arr, grid, nodata=math.nan)
+            write_cog(mask_path, mask_arr, grid, nodata=255, overview_resampling="nearest")
+        regions = regions_to_model(
+            res.regions,
+            grid,
+            before=before,
+            after=after,
+            method=p.method,
+            pixel_area_m2=gx * gy,
+        )
+        gj = write_features(out / "changes.geojson", regions, layer="changes")
+        gp = write_features(out / "changes.gpkg", regions, layer="changes")
+        rj = write_json_atomic(out / "regions.json", [r.to_dict() for r in regions])
+        summary = _summary(res, before, after, grid, gsd_m, regions)
+        sj = write_json_atomic(out / "summary.json", summary)
+    finally:
+        for s in stores:
+            s.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return ChangeOutputs(out, score_path, mask_path, gj, gp, rj, sj, regions, summary)
+
+
+def _summary(
+    res: EngineResult,
+    before: Tile,
+    after: Tile,
+    grid: Grid,
+    gsd_m: float,
+    regions: tuple[ChangeRegion, ...],
+) -> dict[str, Any]:
+    d = res.to_dict()
+    d.update(
+        {
+            "before": before.provenance() | {"path": before.path},
+            "after": after.provenance() | {"path": after.path},
+            "site_id": after.site_id,
+            "grid": grid.to_dict(),
+            "gsd_m": gsd_m,
+            "regions": len(regions),
+            "changed_area_m2": float(sum(r.area_m2 for r in regions)),
+            "outputs": {
+                "score": "score.tif",
+                "mask": "mask.tif",
+                "geojson": "changes.geojson",
+                "gpkg": "changes.gpkg",
+                "regions": "regions.json",
+            },
+        }
+    )
+    return d

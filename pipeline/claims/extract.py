@@ -400,7 +400,7 @@ def classify_event(sentence: str, objects: list[ClaimObject], *, has_delta: bool
                 return "presence"
             return ev
     if has_delta:
-        return "increase"
+        return "presence"  # direction decided from the before/after counts by the caller
     return "presence" if objects else "other"
 
 
@@ -552,7 +552,13 @@ def extract_claims(doc: Document, *, options: ExtractOptions | None = None) -> l
                 # "by 15 December X had left": from the last stated date up to 15 December
                 window = (last_date_before, window[1])
         event = classify_event(sentence, objects, has_delta="count_before" in obj_extra)
-        if "count_before" in obj_extra and event not in ("increase", "decrease"):
+        if "count_before" in obj_extra and event in (
+            "presence",
+            "increase",
+            "decrease",
+            "activity",
+            "other",
+        ):
             before = int(obj_extra["count_before"])  # type: ignore[call-overload]
             now = objects[0].count_min or 0
             event = "increase" if now > before else "decrease" if now < before else event

@@ -99,8 +99,10 @@ def site_map_svg(
         return (p[0] - lon0) * kx, (p[1] - lat0) * ky
 
     local = [(k, [xy(p) for p in r]) for k, r in rings]
-    xs = [p[0] for _, r in local for p in r]
-    ys = [p[1] for _, r in local for p in r]
+    # frame the imagery and evidence; the AOI is drawn but may run off the frame
+    framed = [r for k, r in local if k != "aoi"] or [r for _, r in local]
+    xs = [p[0] for r in framed for p in r]
+    ys = [p[1] for r in framed for p in r]
     span = max(max(xs) - min(xs), max(ys) - min(ys), 100.0) * 1.08
     cx, cy = (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2
     s = size_px / span
@@ -129,7 +131,8 @@ def site_map_svg(
     title = _e(site.name) if site else "site"
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{size_px}" height="{size_px}" '
-        f'viewBox="0 0 {size_px} {size_px}" role="img" aria-label="map of {title}">'
+        f'viewBox="0 0 {size_px} {size_px}" role="img" aria-label="map of {title}" '
+        'style="overflow:hidden">'
         f'<rect width="100%" height="100%" fill="#fff" stroke="#ccc"/>{"".join(body)}</svg>'
     )
 
@@ -252,7 +255,7 @@ def render_html(
         block = [
             f"<section class='claim' id='c-{_e(c.id)}' style='border-left-color:{colour}'>",
         ]
-        if c.site is not None and c.site.id in maps:
+        if c.checkable and c.site is not None and c.site.id in maps:
             block.append(f"<div class='map'>{maps[c.site.id]}</div>")
         block.append(
             f"<span class='verdict' style='background:{colour}'>{_e(st)}</span> "

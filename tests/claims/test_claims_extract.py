@@ -1,0 +1,162 @@
+"""Claim extraction on the sample report and the labelled texts; schema and CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.claims.evaluate import FIELDS, evaluate_folder, format_table
+from pipeline.claims.extract import extract_claims, find_sites
+from pipeline.claims.run import claims_from_file
+from pipeline.claims.text import decode_document
+from pipeline.claims.vocab import find_objects
+from pipeline.cli import build_app
+from pipeline.model import Claim
+from pipeline.sites import default_registry
+
+TEXTS = Path(__file__).parent / "texts"
+HOLDOUT = Path(__file__).parent / "holdout"
+
+
+def test_sample_report_claims(sample_tiles):
+    _, claims = claims_from_file(sample_tiles / "report.md")
+    check = [c for c in claims if c.checkable]
+    by_site = {}
+    for c in check:
+        by_site.setdefault(c.site.id, []).append(c)
+    assert set(by_site) == {"khmeimim", "tartus", "al-khadim", "al-jufra"}
+    first = by_site["khmeimim"][0]
+    assert first.window == (date(2024, 12, 13), date(2024, 12, 13))
+    an124 = next(o for o in first.objects if o.cls == "An-124")
+    assert (an124.count_min, an124.count_max) == (2, None)
+    assert an124.attributes["nose_cone"] == "open"
+    dep = by_site["khmeimim"][1]
+    assert dep.event == "departure" and dep.window == (date(2024, 12, 14), date(2024, 12, 15))
+    tartus = by_site["tartus"][0]
+    assert tartus.event == "increase" and tartus.extra["count_before"] == 1
+    uncheck = [c for c in claims if not c.checkable]
+    assert any("talks" in c.sentence and "talks" in c.extra["reason"] for c in uncheck)
+    assert all(c.extra.get("reason") for c in uncheck)
+
+
+def test_ids_are_stable_and_unique(sample_tiles):
+    _, a = claims_from_file(sample_tiles / "report.md")
+    _, b = claims_from_file(sample_tiles / "report.md")
+    assert [c.id for c in a] == [c.id for c in b]
+    assert len({c.id for c in a}) == len(a)
+
+
+def test_claims_validate_against_shared_schema_and_round_trip(sample_tiles, schema_validator):
+    _, claims = claims_from_file(sample_tiles / "report.md")
+    sites = {s.id: s for s in default_registry()}
+    for c in claims:
+        d = c.to_dict()
+        schema_validator(d, "claim.schema.json")
+        assert Claim.from_dict(d, sites=sites).to_dict() == d
+
+
+def test_labelled_texts_precision_recall():
+    """At least 6 own texts plus the sample; every field >= 0.9 precision and recall."""
+    table = evaluate_folder(TEXTS)
+    assert len(table.per_doc) >= 7
+    print(format_table(table))
+    for f in FIELDS:
+        s = table.overall[f]
+        assert s.precision >= 0.9 and s.recall >= 0.9, (f, s)
+
+
+def test_holdout_texts_reasonable():
+    table = evaluate_folder(HOLDOUT)
+    for f in ("checkable", "site", "class"):
+        assert table.overall[f].recall >= 0.8
+
+
+@pytest.mark.parametrize(
+    ("text", "site_id"),
+    [
+        ("Two An-124 at Ḩmeimim", "khmeimim"),
+        ("two aircraft at Humaymim", "khmeimim"),
+        ("ships at Tartous", "tartus"),
+        ("the apron at Benina airport", "benina"),
+        ("aircraft at HLLB", "benina"),
+        ("two C-17 at Incirlik Air Base", "ltag"),
+        ("a plane at Hurghada International Airport", "hegn"),
+    ],
+)
+def test_site_resolution(text, site_id):
+    sites = find_sites(text, default_registry())
+    assert sites and sites[0][1].id == site_id
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The base will remain NATO-aligned.",
+        "This is the BEST PORT OF CALL.",
+        "The Bear market and the Atlas of the world.",
+    ],
+)
+def test_no_false_sites_or_objects_on_common_words(text):
+    assert find_sites(text, default_registry()) == []
+    assert [o.cls for o in find_objects(text)] == []
+
+
+@pytest.mark.parametrize(
+    ("sentence", "cls", "lo", "hi"),
+    [
+        ("At Hmeimim on 13 December 2024 there were 3 An-124s.", "An-124", 3, 3),
+        ("At Hmeimim on 13 December 2024 there were more than three Il-76.", "Il-76", 4, None),
+        ("At Hmeimim on 13 December 2024 up to 5 helicopters were seen.", "helicopter", None, 5),
+        ("At Hmeimim on 13 December 2024 fewer than ten jets were seen.", "aircraft", None, 9),
+        ("At Hmeimim on 13 December 2024 about 10 trucks were seen.", "truck", 8, 12),
+        ("At Hmeimim on 13 December 2024 several Su-35s were seen.", "Su-35", 3, None),
+        ("At Hmeimim on 13 December 2024 no An-124 was seen.", "An-124", 0, 0),
+        ("At Hmeimim on 13 December 2024 twelve Mi-8 were seen.", "Mi-8", 12, 12),
+        ("At Hmeimim on 13 December 2024 five or more Tu-95 Bear bombers sat.", "Tu-95", 5, None),
+    ],
+)
+def test_count_qualifiers(sentence, cls, lo, hi):
+    (c,) = extract_claims(decode_document(sentence.encode(), name="s.txt"))
+    o = next(o for o in c.objects if o.cls == cls)
+    assert (o.count_min, o.count_max) == (lo, hi)
+
+
+def test_before_after_counts():
+    s = b"At Khmeimim the An-124s went from three to one between 10 and 17 December 2024."
+    (c,) = extract_claims(decode_document(s, name="s.txt"))
+    assert c.event == "decrease" and c.extra["count_before"] == 3
+    assert (c.objects[0].count_min, c.objects[0].count_max) == (1, 1)
+
+
+def test_cli_claims_json(sample_tiles, schema_validator):
+    res = CliRunner().invoke(build_app(), ["claims", str(sample_tiles / "report.md"), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert len(data) >= 8
+    for d in data:
+        schema_validator(d, "claim.schema.json")
+
+
+def test_cli_claims_reference_date_and_errors(tmp_path):
+    p = tmp_path / "r.txt"
+    p.write_text("Yesterday two Il-76 landed at Benina.")
+    res = CliRunner().invoke(
+        build_app(), ["claims", str(p), "--json", "--reference-date", "2024-12-16"]
+    )
+    assert res.exit_code == 0
+    (d,) = json.loads(res.output)
+    assert d["window"] == {"start": "2024-12-15", "end": "2024-12-15"} and d["event"] == "arrival"
+    b = tmp_path / "b.bin"
+    b.write_bytes(b"\x00\x01\x02" * 100)
+    res = CliRunner().invoke(build_app(), ["claims", str(b)])
+    assert res.exit_code == 2 and "binary" in res.output
+
+
+def test_cli_eval_claims_prints_table():
+    res = CliRunner().invoke(build_app(), ["eval", "claims", str(TEXTS)])
+    assert res.exit_code == 0
+    assert "checkable" in res.output and "precision" in res.output

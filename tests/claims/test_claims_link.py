@@ -1,0 +1,229 @@
+"""Linking on hand-made runs with known answers: every event type, every verdict."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pipeline.claims.link import class_matches, link_claims
+from pipeline.io.run_store import RunData, merge_human
+from pipeline.model import ClaimObject
+
+D13, D14, D15 = date(2024, 12, 13), date(2024, 12, 14), date(2024, 12, 15)
+
+
+def _run(tiles, dets=(), changes=(), regions=()):
+    return RunData(
+        run_dir=None,
+        tiles=tuple(tiles),
+        detections=tuple(dets),
+        object_changes=tuple(changes),
+        change_regions=tuple(regions),
+    )
+
+
+def test_presence_supports_counts_with_qualifier_and_attribute(build):
+    t = build.tile("khmeimim", D13)
+    dets = [
+        build.det(t, "An-124", 10, 10, attributes={"nose_cone": "open"}),
+        build.det(t, "An-124", 50, 10, attributes={"nose_cone": "open"}),
+        build.det(t, "An-124", 90, 10, attributes={"nose_cone": "closed"}),
+    ]
+    claim = build.claim(
+        "khmeimim", (D13, D13), "presence", [ClaimObject("An-124", 2, None, {"nose_cone": "open"})]
+    )
+    (lk,) = link_claims([claim], _run([t], dets))
+    assert lk.verdict == "supports"
+    assert "3 An-124 detected on 2024-12-13" in lk.rationale
+    assert "(2 with nose open)" in lk.rationale and "at least 2" in lk.rationale
+    assert len(lk.evidence) == 2
+    prov = lk.evidence[0].to_dict()["tile"]
+    assert prov["id"] == t.id and prov["sha256"] == t.sha256 and prov["acquired"].endswith("Z")
+    assert lk.evidence[0].extra["detector_version"] == "1.0"
+
+
+def test_presence_contradicts_when_too_few(build):
+    t = build.tile("khmeimim", D13)
+    dets = [build.det(t, "An-124", 10, 10, attributes={"nose_cone": "closed"})]
+    claim = build.claim(
+        "khmeimim", (D13, D13), "presence", [ClaimObject("An-124", 2, None, {"nose_cone": "open"})]
+    )
+    assert link_claims([claim], _run([t], dets))[0].verdict == "contradicts"
+
+
+def test_exact_count_contradicted_by_more(build):
+    t = build.tile("tartus", D13)
+    dets = [build.det(t, "cargo ship", 10 + 30 * i, 10) for i in range(3)]
+    claim = build.claim("tartus", (D13, D13), "presence", [ClaimObject("vessel", 2, 2)])
+    assert link_claims([claim], _run([t], dets))[0].verdict == "contradicts"
+    claim2 = build.claim("tartus", (D13, D13), "presence", [ClaimObject("vessel", 2, None)])
+    assert link_claims([claim2], _run([t], dets))[0].verdict == "supports"
+
+
+def test_attribute_not_measured_is_insufficient(build):
+    t = build.tile("khmeimim", D13)
+    dets = [build.det(t, "An-124", 10, 10), build.det(t, "An-124", 50, 10)]
+    claim = build.claim(
+        "khmeimim", (D13, D13), "presence", [ClaimObject("An-124", 2, None, {"nose_cone": "open"})]
+    )
+    lk = link_claims([claim], _run([t], dets))[0]
+    assert lk.verdict == "insufficient" and "not measured" in lk.rationale
+
+
+def test_no_imagery_in_window_is_insufficient(build):
+    t = build.tile("khmeimim", date(2024, 12, 1))
+    claim = build.claim("khmeimim", (D13, D13), "presence", [ClaimObject("An-124", 1, None)])
+    lk = link_claims([claim], _run([t], [build.det(t, "An-124", 10, 10)]))[0]
+    assert lk.verdict == "insufficient" and "No imagery" in lk.rationale
+    assert "2024-12-01" in lk.rationale
+
+
+def test_tolerance_days_widens_window(build):
+    t = build.tile("khmeimim", D14)
+    claim = build.claim("khmeimim", (D13, D13), "presence", [ClaimObject("An-124", 1, None)])
+    run = _run([t], [build.det(t, "An-124", 10, 10)])
+    assert link_claims([claim], run, tolerance_days=1)[0].verdict == "supports"
+    assert link_claims([claim], run, tolerance_days=0)[0].verdict == "insufficient"
+
+
+def test_absence_supports_and_contradicts(build):
+    t = build.tile("al-jufra", D13)
+    claim = build.claim("al-jufra", (D13, D13), "absence", [ClaimObject("helicopter", 0, 0)])
+    assert link_claims([claim], _run([t], [build.det(t, "Il-76", 10, 10)]))[0].verdict == "supports"
+    lk = link_claims([claim], _run([t], [build.det(t, "Mi-8", 10, 10)]))[0]
+    assert lk.verdict == "contradicts"
+
+
+def test_class_hierarchy(build):
+    assert class_matches("aircraft", None, "An-124")
+    assert class_matches("aircraft", "transport", "Il-76")
+    assert not class_matches("aircraft", "transport", "Su-35")
+    assert class_matches("aircraft", "transport", "aircraft")  # generic counts toward generic
+    assert not class_matches("An-124", None, "aircraft")  # but not toward a specific type
+    assert class_matches("vessel", None, "frigate") and class_matches("warship", None, "frigate")
+    assert not class_matches("warship", None, "cargo ship")
+    t = build.tile("khmeimim", D13)
+    dets = [build.det(t, "aircraft", 10, 10), build.det(t, "Il-76", 50, 10)]
+    typed = build.claim("khmeimim", (D13, D13), "presence", [ClaimObject("Il-76", 2, None)])
+    generic = build.claim(
+        "khmeimim",
+        (D13, D13),
+        "presence",
+        [ClaimObject("aircraft", 2, None, {"role": "transport"})],
+    )
+    assert link_claims([typed], _run([t], dets))[0].verdict == "contradicts"
+    assert link_claims([generic], _run([t], dets))[0].verdict == "supports"
+
+
+def test_departure_from_object_changes(build):
+    b, a = build.tile("khmeimim", D13), build.tile("khmeimim", D15)
+    d = build.det(b, "An-124", 10, 10)
+    claim = build.claim("khmeimim", (D14, D15), "departure", [ClaimObject("An-124", 1, 1)])
+    lk = link_claims([claim], _run([b, a], [d], [build.change("departed", b, a, d)]))[0]
+    assert lk.verdict == "supports"
+    assert lk.evidence[0].kind == "change" and lk.evidence[0].extra["before_tile"]["id"] == b.id
+
+
+def test_departure_contradicted_by_counts(build):
+    b, a = build.tile("khmeimim", D13), build.tile("khmeimim", D15)
+    dets = [build.det(b, "An-124", 10, 10), build.det(a, "An-124", 10, 10)]
+    claim = build.claim("khmeimim", (D14, D15), "departure", [ClaimObject("An-124", 1, 1)])
+    lk = link_claims([claim], _run([b, a], dets))[0]
+    assert lk.verdict == "contradicts" and "1 An-124 on 2024-12-13" in lk.rationale
+
+
+def test_arrival_supports_from_counts_and_insufficient_without_bracket(build):
+    b, a = build.tile("al-khadim", date(2024, 12, 10)), build.tile("al-khadim", date(2024, 12, 17))
+    dets = [build.det(a, "Il-76", 10, 10), build.det(a, "Il-76", 60, 10)]
+    claim = build.claim(
+        "al-khadim",
+        (date(2024, 12, 10), date(2024, 12, 17)),
+        "arrival",
+        [ClaimObject("Il-76", 1, None)],
+    )
+    assert link_claims([claim], _run([b, a], dets))[0].verdict == "supports"
+    lk = link_claims([claim], _run([a], dets))[0]
+    assert lk.verdict == "insufficient" and "brackets" in lk.rationale
+
+
+def test_arrival_contradicted_by_object_changes_of_other_class(build):
+    b, a = build.tile("al-khadim", date(2024, 12, 10)), build.tile("al-khadim", date(2024, 12, 17))
+    d = build.det(a, "An-26", 10, 10)
+    dets = [build.det(b, "Il-76", 60, 10), build.det(a, "Il-76", 60, 10), d]
+    claim = build.claim(
+        "al-khadim",
+        (date(2024, 12, 10), date(2024, 12, 17)),
+        "arrival",
+        [ClaimObject("Il-76", 1, None)],
+    )
+    lk = link_claims([claim], _run([b, a], dets, [build.change("arrived", b, a, d)]))[0]
+    assert lk.verdict == "contradicts"
+
+
+def test_increase_and_decrease(build):
+    b, a = build.tile("tartus", date(2024, 12, 5)), build.tile("tartus", date(2024, 12, 12))
+    dets = [
+        build.det(b, "cargo ship", 10, 10),
+        build.det(a, "cargo ship", 10, 10),
+        build.det(a, "frigate", 60, 10),
+    ]
+    inc = build.claim(
+        "tartus",
+        (date(2024, 12, 5), date(2024, 12, 12)),
+        "increase",
+        [ClaimObject("vessel", 2, 2)],
+        extra={"count_before": 1},
+    )
+    dec = build.claim(
+        "tartus",
+        (date(2024, 12, 5), date(2024, 12, 12)),
+        "decrease",
+        [ClaimObject("vessel", None, None)],
+    )
+    lk_inc, lk_dec = link_claims([inc, dec], _run([b, a], dets))
+    assert lk_inc.verdict == "supports" and "1 vessel on 2024-12-05" in lk_inc.rationale
+    assert lk_dec.verdict == "contradicts"
+    only_one = link_claims([inc], _run([a], dets))[0]
+    assert only_one.verdict == "insufficient"
+
+
+def test_activity(build):
+    b, a = build.tile("al-jufra", D13), build.tile("al-jufra", D15)
+    claim = build.claim("al-jufra", (D13, D15), "activity", [ClaimObject("aircraft", 1, None)])
+    assert (
+        link_claims([claim], _run([b, a], [build.det(a, "Il-76", 5, 5)]))[0].verdict == "supports"
+    )
+    assert link_claims([claim], _run([b, a]))[0].verdict == "contradicts"
+    assert link_claims([claim], _run([b]))[0].verdict == "insufficient"
+
+
+def test_uncheckable_and_undated_claims_are_insufficient(build):
+    t = build.tile("khmeimim", D13)
+    c1 = build.claim(
+        "khmeimim",
+        (D13, D13),
+        "other",
+        [],
+        checkable=False,
+        extra={"reason": "statement about talks"},
+    )
+    c2 = build.claim("khmeimim", None, "presence", [ClaimObject("An-124", 1, None)])
+    l1, l2 = link_claims([c1, c2], _run([t]))
+    assert (
+        l1.verdict == "insufficient" and "talks" in l1.rationale and l1.extra["checkable"] is False
+    )
+    assert l2.verdict == "insufficient" and "no date" in l2.rationale
+
+
+def test_human_annotation_overrides_model(build):
+    t = build.tile("khmeimim", D13)
+    model = [build.det(t, "Il-76", 10, 10), build.det(t, "Il-76", 100, 100)]
+    human = [build.det(t, "An-124", 11, 11, source="human", attributes={"nose_cone": "open"})]
+    merged = merge_human(model, human)
+    assert [d.cls for d in merged] == ["An-124", "Il-76"]
+    claim = build.claim(
+        "khmeimim", (D13, D13), "presence", [ClaimObject("An-124", 1, 1, {"nose_cone": "open"})]
+    )
+    lk = link_claims([claim], _run([t], merged))[0]
+    assert lk.verdict == "supports"
+    assert lk.evidence[0].kind == "annotation" and lk.evidence[0].source == "human"
+    assert lk.evidence[0].extra["annotation_id"] == "ann-1"

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from pipeline.errors import SitewatchError
 from pipeline.ingest import IngestConfig, IngestReport, ingest, write_report
+from pipeline.io.stac import write_catalog
 from pipeline.model import isoformat_z
 
 _DEFAULTS = IngestConfig()
@@ -101,6 +102,21 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                 help="Stream pixels to reject all-nodata, blank and corrupt tiles.",
             ),
         ] = True,
+        quick: Annotated[
+            bool,
+            typer.Option(
+                "--quick",
+                help="Stop each pixel scan once the tile is known to be neither empty nor "
+                "blank (faster; truncation is still caught from the header).",
+            ),
+        ] = False,
+        stac_out: Annotated[
+            Path | None,
+            typer.Option(
+                "--stac-out",
+                help="Also write a self-contained STAC catalog of the accepted tiles here.",
+            ),
+        ] = None,
     ) -> None:
         """Validate tiles and list accepted ones and rejected files with reasons.
 
@@ -109,13 +125,17 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         """
         err = Console(stderr=True)
         try:
-            config = IngestConfig(max_pixels=max_pixels, max_bands=max_bands, scan_pixels=scan)
+            config = IngestConfig(
+                max_pixels=max_pixels, max_bands=max_bands, scan_pixels=scan, quick_scan=quick
+            )
             report = ingest(source, config=config)
         except SitewatchError as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from exc
         if out is not None:
             write_report(report, out)
+        if stac_out is not None and report.tiles:
+            write_catalog(report.tiles, stac_out)
         if as_json:
             typer.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
         else:

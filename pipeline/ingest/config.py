@@ -50,6 +50,11 @@ class IngestConfig:
     scan_pixels : bool
         Stream every pixel block once (bounded memory) to find all-nodata,
         constant and truncated/corrupt tiles. Off: header checks only.
+    quick_scan : bool
+        Stop the scan as soon as valid pixels of two different values are seen
+        (only when ``min_valid_fraction`` is 0). Much faster on big tiles; a
+        corrupt block after that point goes unnoticed (truncation is still
+        caught from the header's block offsets).
     chunk_pixels : int
         Pixels per band read in one window during the scan; peak memory is
         about ``chunk_pixels * bands * bytes_per_pixel`` (64 MB for 8 float32
@@ -69,6 +74,7 @@ class IngestConfig:
     min_valid_fraction: float = 0.0
     reject_constant: bool = True
     scan_pixels: bool = True
+    quick_scan: bool = False
     chunk_pixels: int = 2_097_152
     extensions: tuple[str, ...] = (".tif", ".tiff")
 

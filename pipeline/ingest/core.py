@@ -223,7 +223,11 @@ def _validate(
     site, site_source = _site(h, footprint, registry, hint, name)
     sensor, sun_az, sun_el = _extras(h, hint)
     if config.scan_pixels:
-        stats = scan_pixels(path, chunk_pixels=config.chunk_pixels)
+        stats = scan_pixels(
+            path,
+            chunk_pixels=config.chunk_pixels,
+            stop_when_varied=config.quick_scan and config.min_valid_fraction == 0.0,
+        )
         if stats.valid == 0:
             raise _invalid(path, f"all {stats.total:,} pixels are nodata or masked")
         if stats.valid_fraction <= config.min_valid_fraction:
@@ -310,14 +314,12 @@ def _folder_files(folder: Path, config: IngestConfig) -> list[str]:
     return sorted(out)
 
 
-def _folder_hints(folder: Path) -> tuple[dict[str, StacAssetRecord], list[Rejection]]:
-    """STAC records of a catalog sitting at the folder root, keyed by asset path."""
+def _folder_catalog(folder: Path) -> Path | None:
+    """The STAC catalog/collection JSON at the folder root, if any."""
     for name in FOLDER_CATALOG_NAMES:
-        cat = folder / name
-        if cat.is_file():
-            records, problems = read_catalog(cat)
-            return {r.path: r for r in records}, [Rejection(q.location, q.reason) for q in problems]
-    return {}, []
+        if (folder / name).is_file():
+            return folder / name
+    return None
 
 
 def ingest(
@@ -329,10 +331,12 @@ def ingest(
     """Ingest a folder of GeoTIFFs (recursive), one GeoTIFF, or a STAC JSON file.
 
     A folder is scanned recursively for files ending in ``config.extensions``
-    (hidden files and folders skipped); when it holds a ``catalog.json`` or
-    ``collection.json`` at its root, that catalog's item metadata (datetime,
-    site, sun angles, checksum) is used as hints for the files it lists. A
-    ``.json`` source is read as STAC and its image assets are ingested.
+    (hidden files and folders skipped). When it holds a ``catalog.json`` or
+    ``collection.json`` at its root, its image assets are ingested with the item
+    metadata (datetime, site, sun angles, checksum) as hints, rasters it lists
+    as other assets (masks, labels) are skipped, and rasters it does not
+    mention are ingested like any other file.
+    A ``.json`` source is read as STAC and its image assets are ingested.
 
     Every file is validated with the checks of :func:`validate_tile`; failures
     are collected as :class:`Rejection` (path + reason) and the good tiles go
@@ -356,8 +360,16 @@ def ingest(
     hints: dict[str, StacAssetRecord] = {}
     if src.is_dir():
         files = _folder_files(src, cfg)
-        hints, stac_rejects = _folder_hints(src)
-        rejected.extend(stac_rejects)
+        catalog = _folder_catalog(src)
+        if catalog is not None:
+            # Catalogued images get their item metadata as hints; rasters the catalog lists
+            # as other assets (masks, labels) are not imagery and are skipped; rasters it
+            # does not mention are still ingested as plain files.
+            records, problems = read_catalog(catalog)
+            hints = {r.path: r for r in records}
+            catalogued = {a for r in records for a in r.other_assets}
+            rejected.extend(Rejection(q.location, q.reason) for q in problems)
+            files = sorted(set(hints) | {f for f in files if f not in catalogued})
     elif is_stac_file(src):
         records, problems = read_catalog(src)
         hints = {r.path: r for r in records}

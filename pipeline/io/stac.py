@@ -49,7 +49,8 @@ class StacAssetRecord:
     ``sitewatch:site_id`` property; ``collection_id`` the parent collection id
     (a weaker site hint); sun angles in degrees from the view extension;
     ``gsd_m`` in metres; ``sha256`` from ``file:checksum`` when it is a SHA-256
-    multihash.
+    multihash. ``other_assets`` are the absolute local paths of the item's
+    other assets (masks, labels, metadata), which are not imagery.
     """
 
     path: str
@@ -62,6 +63,7 @@ class StacAssetRecord:
     sun_elevation_deg: float | None = None
     gsd_m: float | None = None
     sha256: str | None = None
+    other_assets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,11 @@ def _record(item: pystac.Item, where: str) -> StacAssetRecord | StacProblem:
     if isinstance(checksum, str) and checksum.lower().startswith(_SHA256_MULTIHASH_PREFIX):
         sha = checksum.lower()[len(_SHA256_MULTIHASH_PREFIX) :]
     gsd = props.get("gsd", asset.extra_fields.get("gsd"))
+    others = []
+    for other_key, other in item.assets.items():
+        other_href = other.get_absolute_href() or other.href
+        if other_key != key and "://" not in other_href.removeprefix("file://"):
+            others.append(os.path.abspath(other_href.removeprefix("file://")))
     return StacAssetRecord(
         path=path,
         item_id=item.id,
@@ -144,6 +151,7 @@ def _record(item: pystac.Item, where: str) -> StacAssetRecord | StacProblem:
         ),
         gsd_m=_float_or_none(gsd, "gsd", where),
         sha256=sha,
+        other_assets=tuple(sorted(others)),
     )
 
 

@@ -28,9 +28,15 @@ def test_cli_accepts_and_writes_report(tmp_path, make_tile, app):
     report = IngestReport.from_dict(json.loads(out.read_text()))
     assert [t.id for t in report.tiles] == ["khmeimim_20241213T083000Z"]
     assert len(report.rejected) == 1
-    res = CliRunner(env={"COLUMNS": "240"}).invoke(app, ["ingest", str(tmp_path / "in"), "--json"])
+    args = ["ingest", str(tmp_path / "in"), "--json", "--quick", "--stac-out", str(tmp_path / "s")]
+    res = CliRunner(env={"COLUMNS": "240"}).invoke(app, args)
     assert res.exit_code == 0
     assert json.loads(res.stdout)["tiles"][0]["sun_azimuth_deg"] == 140.0
+    res = CliRunner(env={"COLUMNS": "240"}).invoke(
+        app, ["ingest", str(tmp_path / "s" / "catalog.json"), "--json"]
+    )
+    assert res.exit_code == 0
+    assert [t["id"] for t in json.loads(res.stdout)["tiles"]] == ["khmeimim_20241213T083000Z"]
 
 
 def test_cli_exit_1_when_nothing_accepted(tmp_path, make_tile, app):

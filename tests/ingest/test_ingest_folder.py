@@ -146,6 +146,11 @@ def test_standard_catalog_with_visual_asset_and_view_extension(tmp_path, make_ti
                 href=str(root / "images" / f"{name}.tif"), media_type=pystac.MediaType.COG
             ),
         )
+        make_tile(root / "labels" / f"{name}_labels.tif", bands=1, seed=day)
+        item.add_asset(
+            "labels",
+            pystac.Asset(href=str(root / "labels" / f"{name}_labels.tif"), roles=["labels"]),
+        )
         catalog.add_item(item)
     catalog.normalize_hrefs(str(root))
     catalog.make_all_asset_hrefs_relative()
@@ -157,8 +162,18 @@ def test_standard_catalog_with_visual_asset_and_view_extension(tmp_path, make_ti
     ]
     assert all(t.sun_azimuth_deg == 150.0 and t.sun_elevation_deg == 30.0 for t in report.tiles)
     assert {p["site"] for p in report.provenance.values()} == {"footprint"}
-    # Ingesting the folder uses the root catalog.json for the same metadata.
+    # Ingesting the folder uses the root catalog.json: same tiles and metadata; rasters the
+    # catalog lists as other assets (labels) are skipped, files it does not mention are
+    # ingested like any other file.
     assert ingest(root, registry=registry).tiles == report.tiles
+    make_tile(root / "extra" / "khmeimim_20241230T083000Z.tif", seed=9)
+    with_extra = ingest(root, registry=registry)
+    assert [t.id for t in with_extra.tiles] == [
+        "khmeimim_20241213T083000Z",
+        "khmeimim_20241220T083000Z",
+        "khmeimim_20241230T083000Z",
+    ]
+    assert with_extra.rejected == ()
 
 
 def test_stac_problems_reported(tmp_path, make_tile):

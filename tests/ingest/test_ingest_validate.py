@@ -239,6 +239,8 @@ def test_all_nan_float(tmp_path, make_tile):
 def test_constant_blank_tile(tmp_path, make_tile):
     p = make_tile(tmp_path / "khmeimim_20241213.tif", data=np.full((3, 96, 128), 9, np.uint8))
     _reject(p, TileValidationError, "blank tile")
+    with pytest.raises(TileValidationError, match="blank tile"):
+        validate_tile(p, config=IngestConfig(quick_scan=True))
     accepted = validate_tile(p, config=IngestConfig(reject_constant=False))
     assert accepted.site_id == "khmeimim"
 
@@ -271,6 +273,9 @@ def test_pixel_scan_streams_windows_and_counts_valid(tmp_path, make_tile):
     data[:, :, :50] = 0  # one third nodata
     data[1, 10, 100] = 999
     p = make_tile(tmp_path / "khmeimim_20241213.tif", data=data, nodata=0)
+    quick = scan_pixels(p, chunk_pixels=1024, stop_when_varied=True)
+    assert 0 < quick.total < 200 * 150  # stopped at the window holding the 999
+    assert (quick.vmin, quick.vmax) == (5.0, 999.0)
     small = scan_pixels(p, chunk_pixels=1024)
     whole = scan_pixels(p, chunk_pixels=10**7)
     assert small == whole

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 from affine import Affine
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.grid import Grid, utm_crs_for
 from pipeline.ingest import parse_datetime_text, parse_filename, tile_id
-from pipeline.ingest.checks import check_nodata, check_transform
+from pipeline.ingest.checks import check_nodata, check_transform, ground_pixel_size_m
 
 _site = st.from_regex(r"[a-z][a-z0-9]{0,10}(-[a-z0-9]{1,6})?", fullmatch=True)
 _when = st.datetimes(
@@ -104,3 +105,22 @@ def test_check_transform():
         check_transform(Affine(0.5, 0.3, 100, 0, -0.5, 200), 45)
     with pytest.raises(ValueError, match="degenerate"):
         check_transform(Affine(0.5, 0.5, 100, 0.5, 0.5, 200), 45)
+
+
+@given(
+    lon=st.floats(-179.0, 179.0),
+    lat=st.floats(-79.0, 83.0),
+    res=st.floats(0.2, 30.0),
+)
+@settings(max_examples=60, deadline=None)
+def test_ground_pixel_size_matches_utm_resolution(lon, lat, res):
+    """In the UTM zone of a point, ground pixel size equals the grid res within the scale factor."""
+    crs = utm_crs_for(lon, lat)
+    probe = Grid(crs, Affine(1, 0, 0, 0, -1, 0), (1, 1))
+    x, y = probe.from_lonlat(lon, lat)
+    grid = Grid(crs, Affine(res, 0, float(x[0]), 0, -res, float(y[0])), (64, 64))
+    dx, dy = ground_pixel_size_m(grid)
+    # UTM scale factor is 0.9996 on the central meridian and ~1.001 at a zone edge; the
+    # spherical distance adds up to ~0.5 % against the ellipsoid.
+    assert dx / res == pytest.approx(1.0, abs=8e-3)
+    assert dy / res == pytest.approx(1.0, abs=8e-3)

@@ -24,7 +24,7 @@ from pipeline.ingest import IngestConfig, ingest
 from pipeline.sites import default_registry
 
 
-def _write(path: Path, size: int, bands: int, *, sparse: bool = False) -> Path:
+def _write(path: Path, size: int, bands: int, *, sparse: bool = False, seed: int = 0) -> Path:
     site = default_registry().get("khmeimim")
     crs = utm_crs_for(site.lon, site.lat)
     xs, ys = warp_transform("EPSG:4326", crs, [site.lon], [site.lat])
@@ -43,7 +43,7 @@ def _write(path: Path, size: int, bands: int, *, sparse: bool = False) -> Path:
         blockysize=512,
         compress="deflate",
     )
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     with rasterio.open(path, "w", SPARSE_OK=sparse, **profile) as ds:
         if sparse:
             ds.write(np.full((bands, 512, 512), 7, np.uint8), window=((0, 512), (0, 512)))
@@ -76,6 +76,16 @@ def main() -> None:
                     f"{size}x{size}x{args.bands} uint8 ({p.stat().st_size / 1e6:.1f} MB) "
                     f"scan={scan!s:5}: {dt:.2f} s  ({mpix / dt:.0f} Mpx/s)"
                 )
+        multi = Path(tmp) / "multi"
+        multi.mkdir()
+        for day in range(10, 14):
+            _write(multi / f"khmeimim_202412{day}T083000Z.tif", 4096, args.bands, seed=day)
+        for workers in (1, 2):
+            t0 = time.perf_counter()
+            report = ingest(multi, config=IngestConfig(workers=workers))
+            dt = time.perf_counter() - t0
+            assert len(report.tiles) == 4, report.rejected
+            print(f"4 tiles of 4096x4096x{args.bands}, workers={workers}: {dt:.2f} s")
         huge = Path(tmp) / "huge"
         huge.mkdir()
         _write(huge / "khmeimim_20241213.tif", 200_000, 1, sparse=True)

@@ -110,6 +110,9 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                 "blank (faster; truncation is still caught from the header).",
             ),
         ] = False,
+        workers: Annotated[
+            int, typer.Option("--workers", min=1, help="Files validated in parallel (threads).")
+        ] = 2,
         stac_out: Annotated[
             Path | None,
             typer.Option(
@@ -126,7 +129,11 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         err = Console(stderr=True)
         try:
             config = IngestConfig(
-                max_pixels=max_pixels, max_bands=max_bands, scan_pixels=scan, quick_scan=quick
+                max_pixels=max_pixels,
+                max_bands=max_bands,
+                scan_pixels=scan,
+                quick_scan=quick,
+                workers=workers,
             )
             report = ingest(source, config=config)
         except SitewatchError as exc:

@@ -59,6 +59,9 @@ class IngestConfig:
         Pixels per band read in one window during the scan; peak memory is
         about ``chunk_pixels * bands * bytes_per_pixel`` (64 MB for 8 float32
         bands at the default).
+    workers : int
+        Files validated concurrently (threads; GDAL decoding and hashing release
+        the GIL). Results do not depend on it.
     extensions : tuple of str
         File name endings (lower case) picked up when ingesting a folder.
     """
@@ -76,6 +79,7 @@ class IngestConfig:
     scan_pixels: bool = True
     quick_scan: bool = False
     chunk_pixels: int = 2_097_152
+    workers: int = 1
     extensions: tuple[str, ...] = (".tif", ".tiff")
 
     def __post_init__(self) -> None:
@@ -101,6 +105,8 @@ class IngestConfig:
             )
         if self.chunk_pixels < 1024:
             raise ConfigError(f"chunk_pixels must be >= 1024, got {self.chunk_pixels}")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {self.workers}")
         object.__setattr__(self, "dtypes", tuple(str(d) for d in self.dtypes))
         object.__setattr__(self, "extensions", tuple(e.lower() for e in self.extensions))
 

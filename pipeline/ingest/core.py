@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -384,14 +385,24 @@ def ingest(
     provenance: dict[str, dict[str, str]] = {}
     by_sha: dict[str, Tile] = {}
     by_id: dict[str, Tile] = {}
-    for path in files:
+
+    def attempt(path: str) -> ValidatedTile | Rejection:
         try:
-            vt = _validate(path, reg, cfg, hints.get(path))
+            return _validate(path, reg, cfg, hints.get(path))
         except SitewatchError as exc:
-            rejected.append(Rejection(path, _reason(path, exc)))
-            continue
+            return Rejection(path, _reason(path, exc))
         except (OSError, ValueError, RasterioError) as exc:  # unforeseen file trouble: report it
-            rejected.append(Rejection(path, f"unexpected {type(exc).__name__}: {exc}"))
+            return Rejection(path, f"unexpected {type(exc).__name__}: {exc}")
+
+    if cfg.workers > 1 and len(files) > 1:
+        # GDAL decoding and hashing release the GIL; results are consumed in path order.
+        with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
+            outcomes = list(pool.map(attempt, files))
+    else:
+        outcomes = [attempt(f) for f in files]
+    for path, vt in zip(files, outcomes, strict=True):
+        if isinstance(vt, Rejection):
+            rejected.append(vt)
             continue
         tile = vt.tile
         if tile.sha256 in by_sha:

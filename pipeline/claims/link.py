@@ -275,7 +275,7 @@ class _Linker:
             if len(tiles) > 1:
                 desc += f" (best of {len(tiles)} tiles in window)"
             parts.append(f"{desc}; claim: {claim_txt}")
-            for d in attr_m or cls_m:
+            for d in cls_m:  # all of the class, so the analyst sees non-matching attributes too
                 items.append(detection_item(self.run, d))
         verdict: Verdict = (
             "contradicts"

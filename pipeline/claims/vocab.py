@@ -183,28 +183,32 @@ def _designation_pattern(name: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _type_patterns() -> tuple[tuple[re.Pattern[str], str, bool], ...]:
-    """(compiled regex, canonical class, needs_context) for all names, longest first."""
+def _type_regex() -> tuple[re.Pattern[str], tuple[tuple[str, bool], ...]]:
+    """One alternation over every type name (longest first) and, per group, (class, ambiguous).
+
+    Ambiguous names (ordinary words) are matched case-sensitively, all others
+    case-insensitively (scoped inline flags). At each position the longest
+    listed name wins, so "Antonov An-124" beats "An-124".
+    """
     entries: list[tuple[str, str, bool]] = []
     for t in object_types().values():
         names = {t.name, *t.aliases}
         if t.nato_name:
             names.add(t.nato_name)
         for nm in names:
-            low = nm.lower()
-            ambiguous = low in _AMBIGUOUS
+            ambiguous = nm.lower() in _AMBIGUOUS
             if any(ch.isdigit() for ch in nm):
                 pat = _designation_pattern(nm)
             else:
                 pat = r"\s+".join(re.escape(w) for w in nm.split())
             entries.append((pat, t.name, ambiguous))
     entries.sort(key=lambda e: -len(e[0]))
-    out = []
-    for pat, cls, amb in entries:
-        flags = 0 if amb else re.IGNORECASE
-        full = rf"(?<![\w\-]){pat}(?P<pl>s|es|'s|\u2019s)?(?![\w])"
-        out.append((re.compile(full, flags), cls, amb))
-    return tuple(out)
+    alts = [
+        f"(?P<t{i}>{pat})" if amb else f"(?P<t{i}>(?i:{pat}))"
+        for i, (pat, _, amb) in enumerate(entries)
+    ]
+    rx = re.compile(r"(?<![\w\-])(?:" + "|".join(alts) + r")(?P<pl>(?i:s|es|'s|\u2019s))?(?![\w])")
+    return rx, tuple((cls, amb) for _, cls, amb in entries)
 
 
 _GENERIC_RE = re.compile(
@@ -244,25 +248,23 @@ def find_objects(sentence: str) -> list[ObjectMention]:
     """
     found: list[ObjectMention] = []
     taken: list[tuple[int, int]] = []
-    for rx, cls, amb in _type_patterns():
-        for m in rx.finditer(sentence):
-            span = (m.start(), m.end())
-            if _overlaps(span, taken):
+    rx, meta = _type_regex()
+    for m in rx.finditer(sentence):
+        key = next(k for k, v in m.groupdict().items() if v is not None and k != "pl")
+        cls, amb = meta[int(key[1:])]
+        span = (m.start(), m.end())
+        if amb:
+            before = sentence[max(0, span[0] - 20) : span[0]]
+            after = sentence[span[1] :]
+            quoted = before.rstrip().endswith(('"', "'", "\u201c", "\u2018"))
+            designated = bool(re.search(r"[A-Za-z]{1,3}-?\d+\w*\s*$", before))
+            if not (quoted or designated or _CONTEXT_NOUN.match(after)):
                 continue
-            if amb:
-                before = sentence[max(0, span[0] - 20) : span[0]]
-                after = sentence[span[1] :]
-                quoted = before.rstrip().endswith(('"', "'", "\u201c", "\u2018"))
-                designated = bool(re.search(r"[A-Za-z]{1,3}-?\d+\w*\s*$", before))
-                if not (quoted or designated or _CONTEXT_NOUN.match(after)):
-                    continue
-            # "An-124s" -> plural; bare "747" next to a unit word is a number, not a type
-            if cls == "747" and re.match(r"\s*(m|km|metres|meters|ft|feet)\b", sentence[span[1] :]):
-                continue
-            taken.append(span)
-            found.append(
-                ObjectMention(cls, None, span[0], span[1], m.group(0), bool(m.group("pl")))
-            )
+        # bare "747" next to a unit word is a number, not a type
+        if cls == "747" and re.match(r"\s*(m|km|metres|meters|ft|feet)\b", sentence[span[1] :]):
+            continue
+        taken.append(span)
+        found.append(ObjectMention(cls, None, span[0], span[1], m.group(0), bool(m.group("pl"))))
     found.sort(key=lambda o: o.start)
     merged: list[ObjectMention] = []
     for o in found:

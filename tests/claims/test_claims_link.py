@@ -35,7 +35,7 @@ def test_presence_supports_counts_with_qualifier_and_attribute(build):
     assert lk.verdict == "supports"
     assert "3 An-124 detected on 2024-12-13" in lk.rationale
     assert "(2 with nose open)" in lk.rationale and "at least 2" in lk.rationale
-    assert len(lk.evidence) == 2
+    assert len(lk.evidence) == 3  # all An-124, attributes shown per item
     prov = lk.evidence[0].to_dict()["tile"]
     assert prov["id"] == t.id and prov["sha256"] == t.sha256 and prov["acquired"].endswith("Z")
     assert lk.evidence[0].extra["detector_version"] == "1.0"

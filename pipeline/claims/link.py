@@ -116,6 +116,10 @@ def detection_item(run: RunData, d: Detection, **extra: Any) -> EvidenceItem:
     chip = run.chips.get(d.id) or (run.chips.get(d.annotation_id) if d.annotation_id else None)
     if chip:
         ex["chip"] = chip
+    else:
+        found = run.chip_for(d.tile_id, d.footprint_px)
+        if found:
+            ex["chip"], ex["chip_window"] = found[0], list(found[1])
     ex.update(extra)
     return EvidenceItem(
         kind="annotation" if d.source == "human" else "detection",

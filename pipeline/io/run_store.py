@@ -49,6 +49,30 @@ class RunData:
     object_changes: tuple[ObjectChange, ...] = ()
     change_regions: tuple[ChangeRegion, ...] = ()
     chips: Mapping[str, str] = field(default_factory=dict)
+    chip_windows: tuple[tuple[str, tuple[int, int, int, int], str], ...] = ()
+
+    def chip_for(
+        self, tile_id: str, ring_px: Sequence[Sequence[float]]
+    ) -> tuple[str, tuple[int, int, int, int]] | None:
+        """Smallest existing chip of ``tile_id`` whose pixel window holds the whole ring.
+
+        Returns ``(png path, (row_off, col_off, height, width))`` or ``None``.
+        """
+        if not ring_px:
+            return None
+        r0 = min(float(p[0]) for p in ring_px)
+        r1 = max(float(p[0]) for p in ring_px)
+        c0 = min(float(p[1]) for p in ring_px)
+        c1 = max(float(p[1]) for p in ring_px)
+        best: tuple[str, tuple[int, int, int, int]] | None = None
+        for tid, win, path in self.chip_windows:
+            if tid != tile_id:
+                continue
+            wr, wc, wh, ww = win
+            if wr <= r0 and wc <= c0 and r1 <= wr + wh and c1 <= wc + ww:
+                if best is None or wh * ww < best[1][2] * best[1][3]:
+                    best = (path, win)
+        return best
 
     def tile(self, tile_id: str) -> Tile | None:
         """Tile by id, or ``None``."""
@@ -153,6 +177,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
         object_changes=tuple(changes),
         change_regions=tuple(regions),
         chips=_chip_index(root / "chips"),
+        chip_windows=_chip_windows(root / "chips"),
     )
 
 
@@ -175,6 +200,26 @@ def _chip_index(chips_dir: Path) -> dict[str, str]:
                     if isinstance(v, str) and v:
                         out.setdefault(v, str(png))
     return out
+
+
+def _chip_windows(chips_dir: Path) -> tuple[tuple[str, tuple[int, int, int, int], str], ...]:
+    """(tile id, pixel window, PNG path) of every chip whose sidecar gives a tile and window."""
+    out: list[tuple[str, tuple[int, int, int, int], str]] = []
+    if not chips_dir.is_dir():
+        return ()
+    for side in sorted(chips_dir.rglob("*.json")):
+        png = side.with_suffix(".png")
+        if not png.is_file():
+            continue
+        try:
+            meta = json.loads(side.read_text("utf-8"))
+            win = tuple(int(v) for v in meta["window"])
+            tid = str(meta["tile_id"])
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        if len(win) == 4:
+            out.append((tid, (win[0], win[1], win[2], win[3]), str(png)))
+    return tuple(out)
 
 
 def read_document(path: str | os.PathLike[str]) -> bytes:

@@ -10,7 +10,14 @@ from collections.abc import Sequence
 
 from pipeline.io.run_store import RunData, read_png, read_tile_window
 from pipeline.model import Claim, EvidenceItem, EvidenceLink, Ring
-from pipeline.report.chips import chip_window, data_uri, draw_rings, percentile_stretch, png_bytes
+from pipeline.report.chips import (
+    chip_window,
+    data_uri,
+    draw_on_png,
+    draw_rings,
+    percentile_stretch,
+    png_bytes,
+)
 from pipeline.report.html import Chip, render_html, site_map_svg
 
 MAX_CHIPS_PER_CLAIM = 8
@@ -48,13 +55,18 @@ def chips_for_link(run: RunData, link: EvidenceLink) -> list[Chip]:
         if len(out) >= MAX_CHIPS_PER_CLAIM:
             break
         cap = f"{it.cls or it.kind} · {it.tile.get('id', '')}"
+        ring = _ring(it)
         chip_path = it.extra.get("chip")
         if isinstance(chip_path, str):
             data = read_png(chip_path)
+            win = it.extra.get("chip_window")
+            if data is not None and ring is not None and isinstance(win, list) and len(win) == 4:
+                img = draw_on_png(data, [ring], (win[0], win[1], win[2], win[3]))
+                out.append(Chip(cap + " (chip)", data_uri(png_bytes(img))))
+                continue
             if data is not None:
                 out.append(Chip(cap + " (chip)", data_uri(data)))
                 continue
-        ring = _ring(it)
         if ring is None:
             continue
         before = it.extra.get("before_tile")

@@ -83,3 +83,26 @@ def png_bytes(img: Image.Image) -> bytes:
 def data_uri(png: bytes) -> str:
     """``data:image/png;base64,...`` URI for inline ``<img>``."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def draw_on_png(
+    png: bytes,
+    rings_px: Sequence[Sequence[Sequence[float]]],
+    window: tuple[int, int, int, int],
+    *,
+    colour: tuple[int, int, int] = (255, 40, 40),
+) -> Image.Image:
+    """Draw tile-pixel rings on an existing chip PNG that shows ``window`` of the tile.
+
+    The PNG may be resampled: its size over the window size gives the scale.
+    """
+    with Image.open(io.BytesIO(png)) as src:
+        img = src.convert("RGB")
+    sy = img.height / max(window[2], 1)
+    sx = img.width / max(window[3], 1)
+    draw = ImageDraw.Draw(img)
+    for ring in rings_px:
+        pts = [((float(c) - window[1]) * sx, (float(r) - window[0]) * sy) for r, c in ring]
+        if len(pts) >= 2:
+            draw.line(pts + [pts[0]], fill=colour, width=2)
+    return img

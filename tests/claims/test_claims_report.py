@@ -170,3 +170,26 @@ def test_report_renders_in_headless_chromium(tmp_path, build, artifacts_dir):
     with Image.open(shot) as im:
         colours = im.convert("RGB").resize((60, 80)).getcolors(4800)
     assert colours is not None and len(colours) > 20  # not a blank page
+
+
+def test_existing_chips_are_found_by_tile_window_and_boxed(tmp_path, build):
+    from PIL import Image
+
+    run = _make_run(tmp_path, build)
+    tiles = json.loads((run / "tiles.json").read_text())["tiles"]
+    tid = tiles[0]["id"]
+    chips = run / "chips"
+    chips.mkdir()
+    Image.new("RGB", (128, 128), (90, 90, 90)).save(chips / "c1.png")  # 64x64 window, 2x scale
+    (chips / "c1.json").write_text(
+        json.dumps({"id": "c1", "tile_id": tid, "window": [20, 20, 64, 64]})
+    )
+    text = tmp_path / "note.md"
+    text.write_text(REPORT)
+    out = link_run(text, run)
+    ledger = json.loads(out.evidence.read_text())
+    items = [e for lk in ledger["links"] for e in lk["evidence"] if e["tile"]["id"] == tid]
+    boxed = [e for e in items if e.get("chip")]
+    assert boxed and boxed[0]["chip_window"] == [20, 20, 64, 64]  # only the box inside it
+    assert len(boxed) < len(items)
+    assert "(chip)" in out.report.read_text()

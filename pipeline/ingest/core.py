@@ -35,13 +35,13 @@ from affine import Affine
 from rasterio.errors import RasterioError
 from shapely.geometry import Polygon
 
-from pipeline.errors import SitewatchError, TileReadError, TileValidationError
+from pipeline.errors import CatalogError, SitewatchError, TileReadError, TileValidationError
 from pipeline.grid import Grid
 from pipeline.ingest import checks
 from pipeline.ingest.config import IngestConfig, IngestReport, Rejection
 from pipeline.ingest.reader import RasterHeader, read_header, scan_pixels
 from pipeline.io.atomic import sha256_file
-from pipeline.io.stac import StacAssetRecord, is_stac_file, read_catalog
+from pipeline.io.stac import StacAssetRecord, StacProblem, is_stac_file, read_catalog
 from pipeline.model import Site, Tile
 from pipeline.sites import SiteRegistry, default_registry, square_aoi
 
@@ -366,7 +366,10 @@ def ingest(
             # Catalogued images get their item metadata as hints; rasters the catalog lists
             # as other assets (masks, labels) are not imagery and are skipped; rasters it
             # does not mention are still ingested as plain files.
-            records, problems = read_catalog(catalog)
+            try:
+                records, problems = read_catalog(catalog)
+            except CatalogError as exc:  # the folder's files are still ingested, without hints
+                records, problems = [], [StacProblem(str(catalog), _reason(str(catalog), exc))]
             hints = {r.path: r for r in records}
             catalogued = {a for r in records for a in r.other_assets}
             rejected.extend(Rejection(q.location, q.reason) for q in problems)

@@ -192,7 +192,7 @@ def read_catalog(path: str | os.PathLike[str]) -> tuple[list[StacAssetRecord], l
         raise CatalogError(f"{p}: STAC file or a linked child/item is missing ({exc})") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CatalogError(f"{p}: not valid JSON ({exc})") from exc
-    except (pystac.STACError, KeyError, TypeError, ValueError) as exc:
+    except (pystac.STACError, pystac.STACTypeError, KeyError, TypeError, ValueError) as exc:
         raise CatalogError(f"{p}: malformed STAC catalog ({type(exc).__name__}: {exc})") from exc
     records: list[StacAssetRecord] = []
     problems: list[StacProblem] = []

@@ -240,3 +240,12 @@ def test_sample_tiles_ingest(sample_tiles):
         from_stac = ingest(catalog)
         assert {t.id for t in from_stac.tiles} <= {t.id for t in report.tiles}
         assert from_stac.tiles
+
+
+def test_folder_with_broken_catalog_still_ingests_files(tmp_path, make_tile):
+    make_tile(tmp_path / "khmeimim_20241213.tif")
+    (tmp_path / "catalog.json").write_text('{"type": "Catalog", "id": "x"}')
+    report = ingest(tmp_path)
+    assert [t.id for t in report.tiles] == ["khmeimim_20241213T000000Z"]
+    assert [r.path for r in report.rejected] == [str(tmp_path / "catalog.json")]
+    assert "malformed STAC catalog" in report.rejected[0].reason

@@ -37,7 +37,7 @@ class CloudParams:
 
     enabled: bool = True
     sigma_px: float = 3.0
-    brightness_k: float = 0.6
+    brightness_k: float = 0.45
     texture_ratio: float = 0.7
     min_size_m: float = 30.0
     buffer_px: int = 8
@@ -51,7 +51,7 @@ class CloudParams:
 
     def sigma(self, gsd_m: float) -> float:
         """Gaussian sigma (pixels) over which brightening and texture are averaged."""
-        return max(self.sigma_px, self.open_px(gsd_m) / 2.0)
+        return max(self.sigma_px, self.open_px(gsd_m) / 4.0)
 
     def grow_px(self, gsd_m: float) -> int:
         """Fringe growth distance in pixels."""
@@ -147,7 +147,7 @@ def cloud_mask(
     tb = np.sqrt(vb) + np.float32(0.02)
     ta = np.sqrt(va) + np.float32(0.02)
     corr = ndimage.gaussian_filter(hb * ha, sig) / np.sqrt(vb * va + np.float32(1e-12))
-    half = max(1, p.open_px(gsd_m) // 2)
+    half = p.open_px(gsd_m)
     out = np.zeros((rows, cols), dtype=bool)
     grow = p.grow_px(gsd_m)
     for sign, t_cloudy, t_clear in ((1.0, ta, tb), (-1.0, tb, ta)):
@@ -161,5 +161,7 @@ def cloud_mask(
         dim = t_cloudy < p.shadow_texture_ratio * t_clear
         shadow = _open((sd < -p.brightness_k) & dim & (corr > p.shadow_corr), half)
         shadow = _grow(shadow, (sd < -p.brightness_k / 3) & not_sharper, grow)
-        out |= cloud | shadow
+        # where a cloud overlaps its shadow the brightness change cancels out but
+        # the texture stays washed out: grow through washed-out pixels too
+        out |= _grow(cloud | shadow, washed, grow)
     return _dilate(out, p.buffer_px)

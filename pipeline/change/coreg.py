@@ -70,8 +70,19 @@ def gradient_magnitude(image: np.ndarray, *, sigma: float = 1.0) -> np.ndarray:
     return np.asarray(ndimage.gaussian_gradient_magnitude(img, sigma=sigma), dtype=np.float32)
 
 
+def _fill(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Replace invalid (and non-finite) pixels by each band's valid mean."""
+    img = np.asarray(image, dtype=np.float32).copy()
+    for band in img:
+        ok = valid & np.isfinite(band)
+        band[~ok] = band[ok].mean() if ok.any() else 0.0
+    return img
+
+
 def _prepare(feature: np.ndarray, valid: np.ndarray) -> np.ndarray:
     f = np.asarray(feature, dtype=np.float64).copy()
+    # gradients at the edge of invalid areas are artefacts: drop a 2-pixel rim
+    valid = ndimage.binary_erosion(valid, iterations=2, border_value=1)
     mean = float(f[valid].mean()) if np.any(valid) else 0.0
     f[~valid] = mean
     f -= mean
@@ -139,8 +150,8 @@ def estimate_shift(
     v = valid[sl]
     if v.mean() < 0.05 or h < 16 or w < 16:
         return Shift(gsd_m=gsd_m, error=1.0, peak_ratio=0.0)
-    ref = _prepare(gradient_magnitude(b[:, sl[0], sl[1]]), v)
-    mov = _prepare(gradient_magnitude(a[:, sl[0], sl[1]]), v)
+    ref = _prepare(gradient_magnitude(_fill(b[:, sl[0], sl[1]], v)), v)
+    mov = _prepare(gradient_magnitude(_fill(a[:, sl[0], sl[1]], v)), v)
     shift, error, _ = phase_cross_correlation(ref, mov, upsample_factor=upsample_factor)
     ratio = _peak_ratio(ref, mov, shift)
     return Shift(

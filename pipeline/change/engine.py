@@ -488,6 +488,8 @@ def run_engine(
     tsample = np.concatenate(samples) if samples else np.zeros(0, np.float32)
     if tsample.size:
         thr = choose_threshold(tsample, params.threshold, value=params.threshold_value)
+        if params.threshold != "fixed":
+            thr = max(thr, method.floor)
     else:
         thr = math.inf
 

@@ -50,13 +50,20 @@ class Sample:
 
 @dataclass(frozen=True)
 class ChangeMethod:
-    """A registered change method: ``fit(sample) -> model``, ``score(b, a, model)``."""
+    """A registered change method: ``fit(sample) -> model``, ``score(b, a, model)``.
+
+    ``halo`` is the context (pixels) ``score`` needs around a block; ``floor`` the
+    smallest data-driven threshold accepted, in score units, so that a pair with
+    no change is not split into two classes of noise by Otsu or
+    Kittler-Illingworth (a ``fixed`` threshold is used as given).
+    """
 
     name: str
     fit: Callable[[Sample], Any]
     score: Callable[[np.ndarray, np.ndarray, Any], np.ndarray]
     halo: int
     units: str
+    floor: float = -np.inf
 
 
 def _noise_sigma(sample: Sample) -> np.ndarray:
@@ -301,22 +308,35 @@ def _pcakm_fit(sample: Sample) -> PcaKmeansModel:
     return PcaKmeansModel(sigma, mean, vecs, c0, c1)
 
 
+_PCA_MIN_DIFF = 3.0
+
+
 def _pcakm_score(before: np.ndarray, after: np.ndarray, m: PcaKmeansModel) -> np.ndarray:
-    f = _features(_diff_image(before, after, m.sigma), m)
+    diff = _diff_image(before, after, m.sigma)
+    f = _features(diff, m)
     c0 = m.centroid_nochange.astype(np.float32)[:, None, None]
     c1 = m.centroid_change.astype(np.float32)[:, None, None]
     d0 = np.sqrt(np.sum((f - c0) ** 2, axis=0))
     d1 = np.sqrt(np.sum((f - c1) ** 2, axis=0))
-    return (d0 - d1).astype(np.float32)
+    score = d0 - d1
+    # k-means always splits in two: a pixel whose h x h mean difference is under
+    # _PCA_MIN_DIFF noise sigmas is never called changed (pairs without change)
+    local = ndimage.uniform_filter(diff, _PCA_H, mode="reflect")
+    weak = local < _PCA_MIN_DIFF
+    score[weak] = np.minimum(score[weak], -1e-3)
+    return score.astype(np.float32)
 
 
 CHANGE_METHODS: dict[str, ChangeMethod] = {
-    "cva": ChangeMethod("cva", _cva_fit, _cva_score, 0, "noise sigma"),
-    "log-ratio": ChangeMethod("log-ratio", _logratio_fit, _logratio_score, 0, "|ln ratio|"),
-    "ssim": ChangeMethod("ssim", _ssim_fit, _ssim_score, int(4 * _SSIM_SIGMA + 1), "1 - SSIM"),
-    "irmad": ChangeMethod("irmad", _irmad_fit, _irmad_score, 0, "chi-square"),
+    # cva: 4 noise sigmas; log-ratio: 15 %; ssim: 0.3; irmad: chi-square p < 1e-6 (3 bands)
+    "cva": ChangeMethod("cva", _cva_fit, _cva_score, 0, "noise sigma", 4.0),
+    "log-ratio": ChangeMethod(
+        "log-ratio", _logratio_fit, _logratio_score, 0, "|ln ratio|", float(np.log(1.15))
+    ),
+    "ssim": ChangeMethod("ssim", _ssim_fit, _ssim_score, int(4 * _SSIM_SIGMA + 1), "1 - SSIM", 0.3),
+    "irmad": ChangeMethod("irmad", _irmad_fit, _irmad_score, 0, "chi-square", 30.0),
     "pca-kmeans": ChangeMethod(
-        "pca-kmeans", _pcakm_fit, _pcakm_score, _PCA_H // 2 + 1, "centroid distance"
+        "pca-kmeans", _pcakm_fit, _pcakm_score, _PCA_H // 2 + 1, "centroid distance", 0.0
     ),
 }
 

@@ -17,13 +17,20 @@ from scipy import ndimage
 
 @dataclass(frozen=True)
 class SyntheticPair:
-    """``before``/``after`` ``(bands, rows, cols)`` in ``dtype``; ``truth`` uint8 (1/0/255)."""
+    """A synthetic pair with its truth.
+
+    ``before``/``after`` ``(bands, rows, cols)`` in ``dtype``; ``truth`` uint8
+    (1 change, 0 none, 255 cloud/nodata); ``valid`` bool (False = nodata);
+    ``cloud`` bool (cloud or shadow opacity > 10 %); ``painted`` bool (painted
+    change, including any under the cloud).
+    """
 
     before: np.ndarray
     after: np.ndarray
     truth: np.ndarray
     valid: np.ndarray
     cloud: np.ndarray
+    painted: np.ndarray
 
 
 def _scene(rng: np.random.Generator, bands: int, rows: int, cols: int) -> np.ndarray:
@@ -86,6 +93,7 @@ def make_pair(
         new = np.where(cur > 0.45, cur - 0.3, cur + 0.3)
         after[:, r : r + h, c : c + w] = new
         truth[r : r + h, c : c + w] = 1
+    painted = truth == 1
     if shift != (0.0, 0.0):
         # after shifted by -shift so that shifting it by +shift re-aligns it
         after = ndimage.shift(after, (0, -shift[0], -shift[1]), order=3, mode="nearest")
@@ -116,4 +124,4 @@ def make_pair(
 
     b, a = cast(before), cast(after)
     a[:, ~valid] = 0
-    return SyntheticPair(b, a, truth, valid, cloud_mask)
+    return SyntheticPair(b, a, truth, valid, cloud_mask, painted)

@@ -21,7 +21,9 @@ CRS = "EPSG:32636"
 GSD = 0.5
 
 
-def site_grid(shape: tuple[int, int], *, gsd: float = GSD, offset_px: tuple[int, int] = (0, 0)) -> Grid:
+def site_grid(
+    shape: tuple[int, int], *, gsd: float = GSD, offset_px: tuple[int, int] = (0, 0)
+) -> Grid:
     """A north-up UTM grid centred on the test site, shifted by whole pixels."""
     g0 = Grid(CRS, Affine(1, 0, 0, 0, -1, 0), (1, 1))
     x, y = g0.from_lonlat(LON, LAT)

@@ -13,7 +13,6 @@ from rich.table import Table
 from pipeline.errors import SitewatchError
 from pipeline.ingest import IngestConfig, IngestReport, ingest, write_report
 from pipeline.io.stac import write_catalog
-from pipeline.model import isoformat_z
 
 _DEFAULTS = IngestConfig()
 
@@ -21,9 +20,9 @@ _DEFAULTS = IngestConfig()
 def _fmt_sun(az: float | None, el: float | None) -> str:
     if az is None and el is None:
         return "-"
-    a = "?" if az is None else f"{az:.1f}"
-    e = "?" if el is None else f"{el:.1f}"
-    return f"{a} / {e}"
+    a = "?" if az is None else f"{az:.0f}"
+    e = "?" if el is None else f"{el:.0f}"
+    return f"{a}/{e}"
 
 
 def _short(path: str, base: Path | None) -> str:
@@ -43,12 +42,12 @@ def render_report(report: IngestReport, console: Console, *, base: Path | None =
     """
     if report.tiles:
         table = Table(title=f"Accepted tiles ({len(report.tiles)})")
-        for col in ("site", "acquired (UTC)", "GSD m", "size px", "bands", "sun az/el deg"):
+        for col in ("site", "UTC", "GSD m", "pixels", "bands", "sun az/el"):
             table.add_column(col, no_wrap=True)
         for t in report.tiles:
             table.add_row(
                 t.site_id,
-                isoformat_z(t.acquired),
+                t.acquired.strftime("%Y-%m-%d %H:%M:%S"),
                 f"{t.gsd_m:.2f}",
                 f"{t.grid.width}x{t.grid.height}",
                 f"{t.band_count} {t.dtype}",

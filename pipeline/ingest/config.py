@@ -7,6 +7,7 @@ replay stores as ``<run>/tiles.json``.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -128,6 +129,20 @@ class Rejection:
         return cls(path=str(d["path"]), reason=str(d["reason"]))
 
 
+def _strict_nodata(d: dict[str, Any]) -> dict[str, Any]:
+    nodata = d.get("nodata")
+    if isinstance(nodata, float) and math.isnan(nodata):
+        return {**d, "nodata": "NaN"}
+    return d
+
+
+def _float_nodata(d: Mapping[str, Any]) -> Mapping[str, Any]:
+    nodata = d.get("nodata")
+    if isinstance(nodata, str):
+        return {**d, "nodata": float(nodata)}  # "NaN", "nan", "-inf" all parse
+    return d
+
+
 def _tile_key(t: Tile) -> tuple[str, Any, str]:
     return (t.site_id, t.acquired, t.id)
 
@@ -187,9 +202,13 @@ class IngestReport:
         raise KeyError(f"no accepted tile with id {tile_id!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict ``{"tiles": [...], "rejected": [...], "provenance": {...}}``."""
+        """JSON-ready dict ``{"tiles": [...], "rejected": [...], "provenance": {...}}``.
+
+        A NaN nodata value is written as the string ``"NaN"`` so the result is
+        strict JSON (browsers' ``JSON.parse`` rejects a bare ``NaN``).
+        """
         return {
-            "tiles": [t.to_dict() for t in self.tiles],
+            "tiles": [_strict_nodata(t.to_dict()) for t in self.tiles],
             "rejected": [r.to_dict() for r in self.rejected],
             "provenance": {k: dict(v) for k, v in self.provenance.items()},
         }
@@ -198,7 +217,7 @@ class IngestReport:
     def from_dict(cls, d: Mapping[str, Any]) -> IngestReport:
         """Inverse of :meth:`to_dict` (``provenance`` is optional)."""
         return cls(
-            tiles=tuple(Tile.from_dict(t) for t in d.get("tiles", ())),
+            tiles=tuple(Tile.from_dict(_float_nodata(t)) for t in d.get("tiles", ())),
             rejected=tuple(Rejection.from_dict(r) for r in d.get("rejected", ())),
             provenance={k: dict(v) for k, v in d.get("provenance", {}).items()},
         )

@@ -249,3 +249,12 @@ def test_folder_with_broken_catalog_still_ingests_files(tmp_path, make_tile):
     assert [t.id for t in report.tiles] == ["khmeimim_20241213T000000Z"]
     assert [r.path for r in report.rejected] == [str(tmp_path / "catalog.json")]
     assert "malformed STAC catalog" in report.rejected[0].reason
+
+
+def test_nan_nodata_written_as_strict_json(tmp_path, make_tile):
+    make_tile(tmp_path / "khmeimim_20241213.tif", dtype="float32", nodata=float("nan"))
+    report = ingest(tmp_path)
+    text = json.dumps(report.to_dict(), allow_nan=False)  # raises on a bare NaN
+    again = IngestReport.from_dict(json.loads(text))
+    assert np.isnan(again.tiles[0].nodata)
+    assert again.tiles[0].sha256 == report.tiles[0].sha256

@@ -20,7 +20,7 @@ from shapely.geometry import Polygon
 
 from pipeline.grid import Grid
 from pipeline.model import Site, parse_utc
-from pipeline.sites import SiteRegistry, normalise_name
+from pipeline.sites import SiteRegistry, normalise_name, square_aoi
 
 #: Tag names that carry the acquisition time, best first (GDAL default domain).
 #: ``TIFFTAG_DATETIME`` is the TIFF "image creation" time and often the time the
@@ -319,21 +319,18 @@ def lookup_registry(registry: SiteRegistry, token: str) -> Site | None:
     return registry.get(site_id) if site_id is not None else None
 
 
-def aoi_overlap(footprint: Polygon, site: Site) -> float:
-    """Area (square degrees) of the tile footprint inside the site AOI; 0 when none."""
-    if not site.aoi:
-        return 0.0
-    aoi = Polygon(site.aoi)
-    if not footprint.intersects(aoi):
-        return 0.0
-    return float(footprint.intersection(aoi).area) or 1e-18
+def site_aoi(site: Site) -> Polygon:
+    """The site's AOI polygon (EPSG:4326); a 5 km square around its centre when it has none."""
+    return Polygon(site.aoi or square_aoi(site.lon, site.lat, 2500.0))
 
 
 def best_site_for(footprint: Polygon, registry: SiteRegistry) -> Site | None:
-    """The registry site whose AOI overlaps ``footprint`` most, or ``None``."""
+    """The registry site whose AOI overlaps ``footprint`` (EPSG:4326) most, or ``None``."""
     best: tuple[float, Site] | None = None
     for site in registry:
-        area = aoi_overlap(footprint, site)
-        if area > 0 and (best is None or area > best[0]):
-            best = (area, site)
+        aoi = site_aoi(site)
+        if footprint.intersects(aoi):
+            area = float(footprint.intersection(aoi).area)
+            if best is None or area > best[0]:
+                best = (area, site)
     return None if best is None else best[1]

@@ -43,7 +43,7 @@ from pipeline.ingest.reader import RasterHeader, read_header, scan_pixels
 from pipeline.io.atomic import sha256_file
 from pipeline.io.stac import StacAssetRecord, StacProblem, is_stac_file, read_catalog
 from pipeline.model import Site, Tile
-from pipeline.sites import SiteRegistry, default_registry, square_aoi
+from pipeline.sites import SiteRegistry, default_registry
 
 #: Names of STAC files picked up as metadata hints when ingesting a folder.
 FOLDER_CATALOG_NAMES: tuple[str, ...] = ("catalog.json", "collection.json")
@@ -129,10 +129,6 @@ def _acquired(
     )
 
 
-def _aoi_polygon(site: Site) -> Polygon:
-    return Polygon(site.aoi or square_aoi(site.lon, site.lat, 2500.0))
-
-
 def _site(
     h: RasterHeader,
     footprint: Polygon,
@@ -170,23 +166,17 @@ def _site(
     where = f"footprint lon {lon0:.4f}..{lon1:.4f}, lat {lat0:.4f}..{lat1:.4f}"
     if named is not None:
         site, source = named
-        if not footprint.intersects(_aoi_polygon(site)):
+        if not footprint.intersects(checks.site_aoi(site)):
             raise _invalid(
                 h.path,
                 f"{where} does not intersect the AOI of site {site.id!r} (from {source}); "
                 "check the georeferencing or the site name",
             )
         return site, source
-    best: tuple[float, Site] | None = None
-    for site in registry:
-        aoi = _aoi_polygon(site)
-        if footprint.intersects(aoi):
-            area = float(footprint.intersection(aoi).area)
-            if best is None or area > best[0]:
-                best = (area, site)
+    best = checks.best_site_for(footprint, registry)
     if best is None:
         raise _invalid(h.path, f"{where} lies outside every registered site AOI ({known})")
-    return best[1], "footprint"
+    return best, "footprint"
 
 
 def _extras(

@@ -123,7 +123,14 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     flags = re.IGNORECASE
     return {
         "iso": re.compile(
-            rf"{W}(?P<y>(?:19|20)\d{{2}})-(?P<m>\d{{1,2}})-(?P<d1>\d{{1,2}})(?:T[\d:.]+Z?)?{E}"
+            rf"{W}(?P<y>(?:19|20)\d{{2}})[-/.](?P<m>\d{{1,2}})[-/.](?P<d1>\d{{1,2}})"
+            rf"(?:T[\d:.]+Z?)?{E}"
+        ),
+        "dmy_dash": re.compile(rf"{W}(?P<d1>\d{{1,2}})-{M}-(?P<y>(?:19|20)?\d{{2}}){E}", flags),
+        "day_only": re.compile(
+            r"(?<![\w\-])(?:on\s+|by\s+|since\s+)?the\s+(?P<d1>\d{1,2})(?:st|nd|rd|th)"
+            r"(?!\s+(?:of\s+)?[A-Za-z\u00C0-\u024F]{3,}\.?\s*(?:\d|$))(?![\w])",
+            flags,
         ),
         "num": re.compile(
             rf"{W}(?P<a>\d{{1,2}})[/.](?P<b>\d{{1,2}})[/.](?P<y>(?:19|20)?\d{{2}}){E}"
@@ -258,6 +265,12 @@ def find_dates(
     for m in pats["iso"].finditer(sentence):
         d = _mk(int(m["y"]), int(m["m"]), int(m["d1"]))
         add(m, d, d, "point")
+    for m in pats["dmy_dash"].finditer(sentence):
+        mo2 = months.get(m["mon"].lower().rstrip("."))
+        if mo2 is not None:
+            ys2 = m["y"]
+            d = _mk(int(ys2) + (2000 if len(ys2) == 2 else 0), mo2, int(m["d1"]))
+            add(m, d, d, "point")
     for m in pats["num"].finditer(sentence):
         na, nb, ys = int(m["a"]), int(m["b"]), m["y"]
         y = int(ys) + (2000 if len(ys) == 2 else 0)
@@ -419,6 +432,17 @@ def find_dates(
         step = timedelta(days=n * (7 if unit.startswith("week") else 1))
         d = base + sign * step
         fixed.append(DateMention(m.start(), m.end(), d, d, "relative", m.group(0)))
+    # "on the 15th": day of the month of the previous date
+    for m in pats["day_only"].finditer(sentence):
+        if _overlap((m.start(), m.end()), [(x.start, x.end) for x in fixed]):
+            continue
+        prev = [x for x in fixed if x.end <= m.start()]
+        base = prev[-1].first if prev else anchor
+        if base is None:
+            continue
+        d = _mk(base.year, base.month, int(m["d1"]))
+        if d is not None:
+            fixed.append(DateMention(m.start(), m.end(), d, d, "point", m.group(0)))
     fixed.sort(key=lambda x: x.start)
     return fixed
 

@@ -53,7 +53,7 @@ _FIELD_WORDS = (
     r"Air\s+Station|Air\s+Force\s+Base|Naval\s+Air\s+Station|Naval\s+Base|Air\s+Strip|Airstrip)"
 )
 _FIELD_PHRASE = re.compile(
-    rf"(?P<name>(?:[A-Z\u00C0-\u024F][\w'\u2019\-]*\s+){{1,4}}){_FIELD_WORDS}\b", re.UNICODE
+    rf"(?P<name>(?:[A-Z\u00C0-\u024F][\w'\u2019\-]*\s+){{1,4}})(?i:{_FIELD_WORDS})\b", re.UNICODE
 )
 _FIELD_OF = re.compile(
     r"\b(?:airport|air\s*base|airbase|airfield)\s+(?:of|at|in|near)\s+"
@@ -61,7 +61,8 @@ _FIELD_OF = re.compile(
     re.IGNORECASE,
 )
 _BACKREF = re.compile(
-    r"\b(?:there|the\s+(?:same\s+)?(?:air\s?base|base|airfield|airport|site|facility|port|"
+    r"\b(?:there|the\s+(?:same\s+)?(?:[A-Za-z\-]+\s+){0,2}?(?:air\s?base|base|airfield|airport|"
+    r"site|facility|port|"
     r"harbou?r|apron|runway|ramp|installation|field|location)|(?:its|this|that)\s+(?:apron|"
     r"runway|ramp|base|airfield|airport))\b",
     re.IGNORECASE,
@@ -96,6 +97,24 @@ def _airfield_names() -> dict[str, str]:
         if len(key) >= 4:
             out.setdefault(key, code)
     return out
+
+
+@lru_cache(maxsize=1)
+def _airfield_cities() -> dict[str, str]:
+    """Normalised city -> ICAO code of its only airport with an IATA code.
+
+    Cities with several such airports are left out, so "Tobruk airport"
+    resolves but "London airport" or "Adana airport" (two airfields) do not.
+    """
+    import airportsdata
+
+    seen: dict[str, list[str]] = {}
+    for code, rec in airportsdata.load("ICAO").items():
+        if rec.get("iata") and rec.get("city"):
+            key = normalise_name(rec["city"])
+            if len(key) >= 4:
+                seen.setdefault(key, []).append(code)
+    return {k: v[0] for k, v in seen.items() if len(v) == 1}
 
 
 def find_sites(sentence: str, registry: SiteRegistry) -> list[tuple[int, Site]]:
@@ -141,6 +160,8 @@ def find_sites(sentence: str, registry: SiteRegistry) -> list[tuple[int, Site]]:
                     site = registry.get(registry.aliases()[key])
                 elif key in names:
                     site = registry.find(names[key])
+                elif key in _airfield_cities():
+                    site = registry.find(_airfield_cities()[key])
                 if site is not None:
                     if site.id not in found:
                         found[site.id] = (m.start(), site)
@@ -200,7 +221,7 @@ _VAGUE = {
     "some": (1, None),
 }
 _NUMWORD = (
-    r"\d{1,3}|a\s+single|single|a\s+pair\s+of|a\s+couple\s+of|a\s+dozen|dozens\s+of|a\s+few|"
+    r"\d{1,3}|(?:twenty|thirty|forty|fifty)[\s\-](?:one|two|three|four|five|six|seven|eight|nine)|a\s+single|single|a\s+pair\s+of|a\s+couple\s+of|a\s+dozen|dozens\s+of|a\s+few|"
     r"a\s+number\s+of|zero|none|no|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
     r"twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|"
     r"fifty|both|several|few|multiple|many|numerous|some|an|a"
@@ -232,6 +253,10 @@ def _num_value(word: str) -> int | None:
     w = re.sub(r"\s+", " ", word.strip().lower())
     if w.isdigit():
         return int(w)
+    tens = re.fullmatch(r"(twenty|thirty|forty|fifty)[\s\-](\w+)", w)
+    if tens:
+        unit = _NUM.get(tens.group(2))
+        return _NUM[tens.group(1)] + unit if unit is not None else None
     return _NUM.get(w)
 
 
@@ -321,7 +346,7 @@ _EVENTS: tuple[tuple[Event, re.Pattern[str]], ...] = (
         "arrival",
         re.compile(
             r"\b(?:arriv(?:ed|al|als|ing|es)|landed|landing|flew\s+in(?:to)?|touched\s+down|"
-            r"appeared|newly|deployed\s+to|redeployed\s+to|relocated\s+to|moved\s+(?:in|to)|"
+            r"appeared|newly|returned|deployed\s+to|redeployed\s+to|relocated\s+to|moved\s+(?:in|to)|"
             r"came\s+in|sailed\s+(?:in|into)|reached)\b",
             re.IGNORECASE,
         ),
@@ -357,6 +382,11 @@ _MOVEMENT = re.compile(
     r"decreas\w+|grew|fell|rose|dropped|no\s+longer|flew)\b",
     re.IGNORECASE,
 )
+_OBSERVED = re.compile(
+    r"\b(?:seen|observed|visible|spotted|parked|shows?|showed|shown|imaged|captured|"
+    r"identified|counted|landed|arrived|departed|left|were\s+at|was\s+at)\b",
+    re.IGNORECASE,
+)
 _PRESENCE = re.compile(
     r"\b(?:parked|seen|visible|present|at\s+berth|berthed|moored|stationed|based|sitting|"
     r"lined\s+up|remained|remain|observed|spotted|identified|counted)\b",
@@ -373,7 +403,8 @@ _INTENT = re.compile(
     r"\w+|would\s+\w+|could\s+\w+|might\s+\w+|may\s+(?:be\s+)?(?:send|deploy|move|leave|"
     r"withdraw|return|use|keep|seek)|expected\s+to|is\s+set\s+to|are\s+set\s+to|aims?\s+to|"
     r"threaten\w*|propos\w+|consider\w*\s+(?:sending|moving|withdrawing)|hopes?\s+to|"
-    r"wants?\s+to|seeks?\s+to|negotiat\w+|talks\b|agreement|deal\b)",
+    r"wants?\s+to|seeks?\s+to|negotiat\w+|talks\b|agreement|deal\b|expect(?:s|ed)?\b|"
+    r"in\s+the\s+coming\s+(?:days|weeks|months)|next\s+(?:week|month|year))",
     re.IGNORECASE,
 )
 _SPEECH = re.compile(
@@ -573,14 +604,16 @@ def extract_claims(doc: Document, *, options: ExtractOptions | None = None) -> l
         reason = None
         if len(re.findall(r"[^\W\d_]{2,}", sentence)) < 4:
             reason = "heading or fragment, not a statement"
-        elif not objects:
+        elif _SPEECH.search(sentence) and not objects:
+            reason = "statement about talks, comments or intentions, not something imagery shows"
+        elif _INTENT.search(sentence) and not (objects and _OBSERVED.search(sentence)):
             reason = (
-                "statement about talks, comments or intentions, not something imagery shows"
-                if (_SPEECH.search(sentence) or _INTENT.search(sentence))
-                else "no observable object or event"
+                "intention, speculation or negotiation, not an observation"
+                if objects
+                else "statement about talks, comments or intentions, not something imagery shows"
             )
-        elif _INTENT.search(sentence):
-            reason = "intention, speculation or negotiation, not an observation"
+        elif not objects and event != "activity":
+            reason = "no observable object or event"
         elif site is None:
             reason = "no resolvable site"
         checkable = reason is None

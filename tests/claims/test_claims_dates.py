@@ -39,6 +39,10 @@ REF = date(2024, 12, 16)  # a Monday
         ("am 13. Dezember 2024", "2024-12-13", "2024-12-13"),
         ("13 декабря 2024", "2024-12-13", "2024-12-13"),
         ("el 13 de diciembre de 2024", "2024-12-13", "2024-12-13"),
+        ("on 2024/12/13", "2024-12-13", "2024-12-13"),
+        ("on 13-Dec-2024", "2024-12-13", "2024-12-13"),
+        ("on 13th December", "2024-12-13", "2024-12-13"),
+        ("on Dec 13th", "2024-12-13", "2024-12-13"),
     ],
 )
 def test_date_styles(text, start, end):
@@ -68,3 +72,8 @@ def test_reference_date_sources():
     assert find_reference_date("x", {"article:published_time": "2024-12-16T09:00:00Z"}) == REF
     assert find_reference_date("Imagery dated 13 December 2024 shows two An-124.") is None
     assert find_reference_date("Note, 2024-12-16\n\nBody", heading_only=True) == REF
+
+
+def test_day_only_uses_previous_month():
+    ds = find_dates("on 3 December and again on the 15th", reference=REF)
+    assert [d.first for d in ds] == [date(2024, 12, 3), date(2024, 12, 15)]

@@ -85,6 +85,8 @@ def test_holdout_texts_reasonable():
         ("aircraft at HLLB", "benina"),
         ("two C-17 at Incirlik Air Base", "ltag"),
         ("a plane at Hurghada International Airport", "hegn"),
+        ("two Il-76 at Tobruk airport", "hlgn"),  # by unique city
+        ("two Il-76 at the airport of Kufra", "hlkf"),
     ],
 )
 def test_site_resolution(text, site_id):
@@ -160,3 +162,24 @@ def test_cli_eval_claims_prints_table():
     res = CliRunner().invoke(build_app(), ["eval", "claims", str(TEXTS)])
     assert res.exit_code == 0
     assert "checkable" in res.output and "precision" in res.output
+
+
+@pytest.mark.parametrize(
+    ("sentence", "checkable"),
+    [
+        ("Two An-124s, which would be used to move equipment, were parked at Khmeimim.", True),
+        ("Russia plans to deploy Su-35s to Khmeimim next month.", False),
+        ("Construction continued at Benina air base in November 2024.", True),
+        ("Officials at Benina said the runway is closed.", False),
+        ("Twenty-two trucks were seen at Al Khadim on 19 November 2024.", True),
+    ],
+)
+def test_checkability(sentence, checkable):
+    (c,) = extract_claims(decode_document(sentence.encode(), name="s.txt"))
+    assert c.checkable is checkable, c.extra.get("reason")
+
+
+def test_hyphenated_number_words():
+    s = b"Twenty-two trucks were seen at Al Khadim on 19 November 2024."
+    (c,) = extract_claims(decode_document(s, name="s.txt"))
+    assert (c.objects[0].cls, c.objects[0].count_min) == ("truck", 22)

@@ -190,7 +190,7 @@ class Tile:
             sha256=d["sha256"],
             band_count=int(d["band_count"]),
             dtype=d["dtype"],
-            nodata=d.get("nodata"),
+            nodata=None if d.get("nodata") is None else float(d["nodata"]),  # "NaN" ok
             sensor=d.get("sensor", "unknown"),
             gsd_m=float(d.get("gsd_m", 0.0)),
             sun_azimuth_deg=d.get("sun_azimuth_deg"),

@@ -118,7 +118,8 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     parts = (
         r"(?P<part>early|mid|late|the\s+end\s+of|end\s+of|the\s+beginning\s+of|beginning\s+of|"
         r"the\s+start\s+of|start\s+of|the\s+middle\s+of|middle\s+of|the\s+first\s+half\s+of|"
-        r"first\s+half\s+of|the\s+second\s+half\s+of|second\s+half\s+of)"
+        r"first\s+half\s+of|the\s+second\s+half\s+of|second\s+half\s+of|"
+        r"(?:the\s+)?(?:first|second|third|fourth|last|final)\s+week\s+of)"
     )
     flags = re.IGNORECASE
     return {
@@ -152,7 +153,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
             flags,
         ),
         "rel": re.compile(
-            rf"{W}(?P<rel>today|yesterday|the\s+day\s+before\s+yesterday|last\s+week|this\s+week|"
+            rf"{W}(?P<rel>today|yesterday|this\s+year|last\s+year|the\s+day\s+before\s+yesterday|last\s+week|this\s+week|"
             rf"past\s+week|the\s+past\s+week|last\s+month|this\s+month|earlier\s+this\s+month|"
             rf"(?:in\s+)?recent\s+days|(?:over\s+)?the\s+(?:past|last)\s+(?P<n1>\d{{1,2}}|two|three|four|five|six|seven|eight|nine|ten|fourteen|few)\s+days|"
             rf"over\s+the\s+weekend|last\s+weekend|"
@@ -305,6 +306,12 @@ def find_dates(
             "start of": (1, 10),
             "middle of": (11, 20),
             "first half of": (1, 15),
+            "first week of": (1, 7),
+            "second week of": (8, 14),
+            "third week of": (15, 21),
+            "fourth week of": (22, 28),
+            "last week of": (mend - 6, mend),
+            "final week of": (mend - 6, mend),
             "second half of": (16, mend),
         }.get(part, (1, mend))
         add(m, _mk(y, mon, lo), _mk(y, mon, hi), "range")
@@ -363,6 +370,10 @@ def find_dates(
                 first, last = ref - timedelta(days=ref.weekday()), ref
             elif rel in ("past week", "the past week"):
                 first, last = ref - timedelta(days=7), ref
+            elif rel == "this year":
+                first, last = date(ref.year, 1, 1), ref
+            elif rel == "last year":
+                first, last = date(ref.year - 1, 1, 1), date(ref.year - 1, 12, 31)
             elif rel == "last month":
                 lm = ref.replace(day=1) - timedelta(days=1)
                 first, last = lm.replace(day=1), lm
@@ -431,7 +442,7 @@ def find_dates(
         sign = -1 if (direction in ("earlier", "before", "previously") or "previous" in text) else 1
         step = timedelta(days=n * (7 if unit.startswith("week") else 1))
         d = base + sign * step
-        fixed.append(DateMention(m.start(), m.end(), d, d, "relative", m.group(0)))
+        fixed.append(DateMention(m.start(), m.end(), d, d, "anchored", m.group(0)))
     # "on the 15th": day of the month of the previous date
     for m in pats["day_only"].finditer(sentence):
         if _overlap((m.start(), m.end()), [(x.start, x.end) for x in fixed]):
@@ -470,7 +481,7 @@ def window_from(
 _REF_LINE = re.compile(
     r"(?:^|[\u2014\u2013|(,;:*_]\s*|\s-\s*)\W{0,3}"
     r"(?:first\s+)?(?:published|posted|updated|dated|date|as\s+of|written|report\s+date|"
-    r"reference\s+date|issued)\s*(?:on)?\s*[:\-]?\s*(?P<rest>.{6,60})",
+    r"reference\s+date|issued|stand|datum|publi\u00e9\s+le|publicado|fecha)\s*(?:on)?\s*[:\-]?\s*(?P<rest>.{6,60})",
     re.IGNORECASE | re.MULTILINE,
 )
 

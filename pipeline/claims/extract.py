@@ -335,7 +335,7 @@ _EVENTS: tuple[tuple[Event, re.Pattern[str]], ...] = (
     (
         "departure",
         re.compile(
-            r"\b(?:left|depart(?:ed|ing|ure|s)?|flew\s+(?:out|away|off)|took\s+off|taken\s+off|"
+            r"\b(?:left|depart(?:ed|ing|ure|s)?|fl(?:ew|own)\s+(?:out|away|off)|took\s+off|taken\s+off|"
             r"no\s+longer|gone|withdr[ae]wn?|withdrawal|pulled\s+out|evacuat\w+|relocated\s+from|"
             r"redeployed\s+from|moved\s+out|sailed\s+(?:out|away|from)|(?:have|has)\s+left|leaving|"
             r"vacated|disappeared)\b",
@@ -379,7 +379,7 @@ _EVENTS: tuple[tuple[Event, re.Pattern[str]], ...] = (
 )
 _MOVEMENT = re.compile(
     r"\b(?:depart\w*|left|arriv\w+|gone|landed|withdr\w+|moved|relocated|increas\w+|"
-    r"decreas\w+|grew|fell|rose|dropped|no\s+longer|flew)\b",
+    r"decreas\w+|grew|fell|rose|dropped|no\s+longer|flew|flown)\b",
     re.IGNORECASE,
 )
 _OBSERVED = re.compile(
@@ -575,7 +575,7 @@ def extract_claims(doc: Document, *, options: ExtractOptions | None = None) -> l
             extra["site_from"] = "document context"
         if (
             mentions
-            and all(m.kind == "by" for m in mentions)
+            and all(m.kind in ("by", "anchored") for m in mentions)
             and window is not None
             and _MOVEMENT.search(sentence)
         ):

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from pipeline.claims.dates import month_names
 from pipeline.errors import DocumentError
 
 #: Documents larger than this many bytes are refused (5 MiB): a report an
@@ -278,6 +279,16 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     return bool(re.fullmatch(r"[a-z](\.[a-z])*", word)) and len(word) <= 5
 
 
+def _is_ordinal_date(text: str, dot: int) -> bool:
+    """True for the period of a German-style day ordinal: "5. Februar", "13. Dez."."""
+    if not re.search(r"(?<!\d)\d{1,2}$", text[max(0, dot - 3) : dot]):
+        return False
+    m = re.match(r"\s+([^\W\d_]{3,12})", text[dot + 1 : dot + 16])
+    if not m:
+        return False
+    return m.group(1).lower().rstrip(".") in month_names()
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Split plain text into sentences; returns ``(start, end)`` character offsets.
 
@@ -321,6 +332,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             if ch == "." and (
                 (i + 1 < n and text[i + 1].isdigit())  # decimal 2.5 / 13.12.2024
                 or _is_abbreviation(text, i)
+                or _is_ordinal_date(text, i)
             ):
                 # an abbreviation still ends the sentence when a capitalised word
                 # follows that does not look like a name/number continuation; keep it

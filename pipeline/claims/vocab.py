@@ -268,7 +268,21 @@ def find_objects(sentence: str) -> list[ObjectMention]:
     found.sort(key=lambda o: o.start)
     merged: list[ObjectMention] = []
     for o in found:
-        if merged and merged[-1].cls == o.cls:
+        if (
+            merged
+            and merged[-1].cls != o.cls
+            and o.text.islower()
+            and not any(ch.isdigit() for ch in o.text)
+            and _ABSORB_GAP.fullmatch(sentence[merged[-1].end : o.start])
+            and not _NUMBERISH.search(sentence[merged[-1].end : o.start])
+        ):
+            # "Il-76 freighters", "An-26 lorry"? a common noun right after a type is its
+            # head noun, not a second object
+            p = merged.pop()
+            o = ObjectMention(
+                p.cls, None, p.start, o.end, sentence[p.start : o.end], p.plural or o.plural
+            )
+        elif merged and merged[-1].cls == o.cls:
             gap = sentence[merged[-1].end : o.start]
             if _ABSORB_GAP.fullmatch(gap) and not _NUMBERISH.search(gap):
                 p = merged.pop()

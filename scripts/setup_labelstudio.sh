@@ -20,10 +20,12 @@ start=$(date +%s)
 if [[ ! -x "$VENV/bin/python" ]]; then
   "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet "$want"
-"$VENV/bin/label-studio" --version >/dev/null 2>&1 || {
-  echo "setup_labelstudio: $VENV/bin/label-studio does not run" >&2
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$want" 2>&1 \
+  | grep -v "^WARNING: Location" || true
+[[ -x "$VENV/bin/label-studio" ]] || { echo "setup_labelstudio: install failed" >&2; exit 1; }
+# (`label-studio --version` does not return promptly; import the package instead)
+"$VENV/bin/python" -c "import sys, label_studio; sys.exit(label_studio.__version__ != '$LABEL_STUDIO_PIN')" || {
+  echo "setup_labelstudio: $VENV does not hold label-studio $LABEL_STUDIO_PIN after install" >&2
   exit 1
 }
 echo "$want" > "$STAMP"

@@ -172,11 +172,11 @@ def chip_window(
     cs = [float(p[1]) for p in ring_rowcol]
 
     def span(lo: float, hi: float, n: int) -> tuple[int, int]:
-        size = max(min_size, math.ceil(hi - lo) + 2 * pad_px)
-        size = min(size, n)
-        start = math.floor((lo + hi) / 2.0 - size / 2.0)
-        start = max(0, min(start, n - size))
-        return start, size
+        first, last = math.floor(lo - pad_px), math.ceil(hi + pad_px)
+        size = min(max(min_size, last - first), n)
+        centred = math.floor((lo + hi) / 2.0 - size / 2.0)
+        start = min(first, max(centred, last - size))
+        return max(0, min(start, n - size)), size
 
     r0, h = span(min(rs), max(rs), rows_n)
     c0, w = span(min(cs), max(cs), cols_n)

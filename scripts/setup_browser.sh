@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Browser test prerequisites, idempotent: Debian's chromium (apt-get, only when missing) and
+# playwright-core (npm, pinned) in tests/labelstudio/browser/. No browser download happens:
+# playwright-core drives /usr/bin/chromium (`npx playwright install` does not work here).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DIR="$ROOT/tests/labelstudio/browser"
+
+if ! command -v chromium >/dev/null 2>&1; then
+  SUDO=""
+  if [[ "$(id -u)" != "0" ]]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+chromium --version
+
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup_browser: npm is missing (apt-get install -y nodejs npm)" >&2
+  exit 1
+fi
+want="$(node -p "require('$DIR/package.json').dependencies['playwright-core']")"
+have="$(node -p "try { require('$DIR/node_modules/playwright-core/package.json').version } catch (e) { '' }")"
+if [[ "$have" != "$want" ]]; then
+  (cd "$DIR" && npm install --no-audit --no-fund --silent)
+fi
+echo "setup_browser: playwright-core $(node -p "require('$DIR/node_modules/playwright-core/package.json').version")"

@@ -519,13 +519,42 @@ def _sentence_objects(sentence: str, masked: str) -> tuple[list[ClaimObject], di
     return out, extra
 
 
-def extract_claims(doc: Document, *, options: ExtractOptions | None = None) -> list[Claim]:
-    """One :class:`Claim` per sentence of ``doc`` (checkable or not, none dropped).
+_CLAUSE_BREAK = re.compile(r"[;,]\s*|\s+(?:and|while|whereas|but|as\s+well\s+as)\s+", re.IGNORECASE)
 
-    The reference date is the document's own (publication line or HTML
-    metadata), else ``options.reference_date``, else none (then relative dates
-    stay unresolved). Ids are stable: a hash of the document text, the
-    sentence offsets and the sentence.
+
+def site_segments(sentence: str, sites: list[tuple[int, Site]]) -> list[tuple[int, int, Site]]:
+    """Split a sentence naming several sites into one clause span per site.
+
+    Each site's clause starts at the last clause break (comma, semicolon,
+    "and", "while", "but") before its name and after the previous site's name.
+    """
+    cuts = [m.start() for m in _CLAUSE_BREAK.finditer(sentence)]
+    out: list[tuple[int, int, Site]] = []
+    starts: list[int] = []
+    prev_pos = -1
+    for k, (pos, _) in enumerate(sites):
+        if k == 0:
+            starts.append(0)
+        else:
+            cands = [c for c in cuts if prev_pos < c <= pos]
+            starts.append(cands[-1] if cands else pos)
+        prev_pos = pos
+    for k, (_, site) in enumerate(sites):
+        end = starts[k + 1] if k + 1 < len(starts) else len(sentence)
+        out.append((starts[k], end, site))
+    return out
+
+
+def extract_claims(doc: Document, *, options: ExtractOptions | None = None) -> list[Claim]:
+    """Claims of ``doc``: one per sentence (checkable or not, none dropped).
+
+    A sentence naming several sites with objects for each ("two An-124 at
+    Khmeimim and three Il-76 at Benina") gives one claim per site clause,
+    all pointing at the same sentence. The reference date is the document's
+    own (publication line or HTML metadata), else ``options.reference_date``,
+    else a full date in the heading, else none (then relative dates stay
+    unresolved). Ids are stable: a hash of the document text, the sentence
+    offsets and the sentence (plus the site id for extra site clauses).
     """
     opts = options or ExtractOptions()
     registry = opts.registry or default_registry()
@@ -554,95 +583,129 @@ def extract_claims(doc: Document, *, options: ExtractOptions | None = None) -> l
         )
         if years:
             default_year = int(years[-1])
-        window = window_from(mentions, reference=reference)
-        extra: dict[str, object] = {}
+        base_window = window_from(mentions, reference=reference)
+        base_extra: dict[str, object] = {}
         if mentions:
-            extra["dates"] = [m.text for m in mentions]
+            base_extra["dates"] = [m.text for m in mentions]
             last_date = max(m.last for m in mentions)
+        if reference is not None:
+            base_extra["reference_date"] = reference.isoformat()
         sites = find_sites(sentence, registry)
-        site: Site | None = sites[0][1] if sites else None
-        if site is None and last_site is not None and _BACKREF.search(sentence):
-            site = last_site
-            extra["site_from"] = "previous sentence"
         masked = sentence
         for dmn in mentions:
             masked = masked[: dmn.start] + " " * (dmn.end - dmn.start) + masked[dmn.end :]
-        objects, obj_extra = _sentence_objects(sentence, masked)
-        extra.update(obj_extra)
-        if site is None and last_site is not None and objects:
-            # reports discuss one site over several sentences: keep the context site
-            site = last_site
-            extra["site_from"] = "document context"
-        if (
-            mentions
-            and all(m.kind in ("by", "anchored") for m in mentions)
-            and window is not None
-            and _MOVEMENT.search(sentence)
-        ):
-            if last_date_before is not None and last_date_before < window[0]:
+        parts: list[tuple[int, int, Site | None]] = [
+            (0, len(sentence), sites[0][1] if sites else None)
+        ]
+        if len(sites) > 1:
+            segs = site_segments(sentence, sites)
+            with_objects = [sg for sg in segs if find_objects(masked[sg[0] : sg[1]])]
+            if len(with_objects) > 1:
+                parts = [(a, b, st) for a, b, st in segs]
+        sentence_claims: list[Claim] = []
+        for a, b, seg_site in parts:
+            seg_text = sentence[a:b]
+            extra = dict(base_extra)
+            window = base_window
+            site = seg_site
+            if len(parts) > 1:
+                extra["clause"] = seg_text.strip(" ,;")
+            if site is None and last_site is not None and _BACKREF.search(sentence):
+                site = last_site
+                extra["site_from"] = "previous sentence"
+            objects, obj_extra = _sentence_objects(seg_text, masked[a:b])
+            extra.update(obj_extra)
+            if site is None and last_site is not None and objects:
+                # reports discuss one site over several sentences: keep the context site
+                site = last_site
+                extra["site_from"] = "document context"
+            if (
+                mentions
+                and all(m.kind in ("by", "anchored") for m in mentions)
+                and window is not None
+                and _MOVEMENT.search(sentence)
+                and last_date_before is not None
+                and last_date_before < window[0]
+            ):
                 # "by 15 December X had left": from the last stated date up to 15 December
                 window = (last_date_before, window[1])
-        event = classify_event(sentence, objects, has_delta="count_before" in obj_extra)
-        if "count_before" in obj_extra and event in (
-            "presence",
-            "increase",
-            "decrease",
-            "activity",
-            "other",
-        ):
-            before = int(obj_extra["count_before"])  # type: ignore[call-overload]
-            now = objects[0].count_min or 0
-            event = "increase" if now > before else "decrease" if now < before else event
-        if (
-            window is None
-            and objects
-            and last_window is not None
-            and (site is None or site == last_site)
-        ):
-            window = last_window
-            extra["window_from"] = "previous sentence"
-        reason = None
-        if len(re.findall(r"[^\W\d_]{2,}", sentence)) < 4:
-            reason = "heading or fragment, not a statement"
-        elif _SPEECH.search(sentence) and not objects:
-            reason = "statement about talks, comments or intentions, not something imagery shows"
-        elif _INTENT.search(sentence) and not (objects and _OBSERVED.search(sentence)):
-            reason = (
-                "intention, speculation or negotiation, not an observation"
-                if objects
-                else "statement about talks, comments or intentions, not something imagery shows"
+            ev_text = seg_text if len(parts) > 1 and _has_event_word(seg_text) else sentence
+            event = classify_event(ev_text, objects, has_delta="count_before" in obj_extra)
+            if "count_before" in obj_extra and event in (
+                "presence",
+                "increase",
+                "decrease",
+                "activity",
+                "other",
+            ):
+                before = int(obj_extra["count_before"])  # type: ignore[call-overload]
+                now = objects[0].count_min or 0
+                event = "increase" if now > before else "decrease" if now < before else event
+            if (
+                window is None
+                and objects
+                and last_window is not None
+                and (site is None or site == last_site)
+            ):
+                window = last_window
+                extra["window_from"] = "previous sentence"
+            reason = _uncheckable_reason(sentence, objects, event, site)
+            if reason is not None:
+                extra["reason"] = reason
+            if len(sites) > 1:
+                extra["sites"] = [st.id for _, st in sites]
+            cid = (
+                stable_id(doc_hash, start, end, sentence)
+                if not sentence_claims
+                else stable_id(doc_hash, start, end, sentence, site.id if site else a)
             )
-        elif not objects and event != "activity":
-            reason = "no observable object or event"
-        elif site is None:
-            reason = "no resolvable site"
-        checkable = reason is None
-        if not checkable:
-            extra["reason"] = reason
-        if len(sites) > 1:
-            extra["sites"] = [s.id for _, s in sites]
-        if reference is not None:
-            extra["reference_date"] = reference.isoformat()
-        cid = stable_id(doc_hash, start, end, sentence)
-        claims.append(
-            Claim(
-                id=cid,
-                document=doc.name,
-                sentence=sentence,
-                char_start=start,
-                char_end=end,
-                checkable=checkable,
-                site=site,
-                window=window,
-                event=event,
-                objects=tuple(objects),
-                extra=extra,
+            sentence_claims.append(
+                Claim(
+                    id=cid,
+                    document=doc.name,
+                    sentence=sentence,
+                    char_start=start,
+                    char_end=end,
+                    checkable=reason is None,
+                    site=site,
+                    window=window,
+                    event=event,
+                    objects=tuple(objects),
+                    extra=extra,
+                )
             )
-        )
+        claims.extend(sentence_claims)
         if sites:
             last_site = sites[-1][1]
-        elif site is not None:
-            last_site = site
-        if window is not None:
-            last_window = window
+        elif sentence_claims[-1].site is not None:
+            last_site = sentence_claims[-1].site
+        if sentence_claims[-1].window is not None:
+            last_window = sentence_claims[-1].window
     return claims
+
+
+def _has_event_word(text: str) -> bool:
+    return (
+        any(rx.search(text) for _, rx in _EVENTS)
+        or bool(_ABSENCE.search(text))
+        or bool(_PRESENCE.search(text))
+    )
+
+
+def _uncheckable_reason(
+    sentence: str, objects: list[ClaimObject], event: Event, site: Site | None
+) -> str | None:
+    """Why a sentence cannot be checked against imagery, or ``None`` when it can."""
+    if len(re.findall(r"[^\W\d_]{2,}", sentence)) < 4:
+        return "heading or fragment, not a statement"
+    if _SPEECH.search(sentence) and not objects:
+        return "statement about talks, comments or intentions, not something imagery shows"
+    if _INTENT.search(sentence) and not (objects and _OBSERVED.search(sentence)):
+        if objects:
+            return "intention, speculation or negotiation, not an observation"
+        return "statement about talks, comments or intentions, not something imagery shows"
+    if not objects and event != "activity":
+        return "no observable object or event"
+    if site is None:
+        return "no resolvable site"
+    return None

@@ -183,3 +183,24 @@ def test_hyphenated_number_words():
     s = b"Twenty-two trucks were seen at Al Khadim on 19 November 2024."
     (c,) = extract_claims(decode_document(s, name="s.txt"))
     assert (c.objects[0].cls, c.objects[0].count_min) == ("truck", 22)
+
+
+def test_sentence_with_two_sites_gives_one_claim_per_site():
+    s = (
+        b"On 13 December 2024 two An-124s were parked at Khmeimim, while three Il-76 "
+        b"left Benina air base."
+    )
+    claims = extract_claims(decode_document(s, name="s.txt"))
+    assert [(c.site.id, c.event, [(o.cls, o.count_min) for o in c.objects]) for c in claims] == [
+        ("khmeimim", "presence", [("An-124", 2)]),
+        ("benina", "departure", [("Il-76", 3)]),
+    ]
+    assert len({c.id for c in claims}) == 2
+    assert all(c.window == (date(2024, 12, 13), date(2024, 12, 13)) for c in claims)
+    assert claims[0].sentence == claims[1].sentence
+
+
+def test_two_sites_without_objects_stay_one_claim(sample_tiles):
+    _, claims = claims_from_file(sample_tiles / "report.md")
+    ops = [c for c in claims if "remained operational" in c.sentence]
+    assert len(ops) == 1 and ops[0].extra["sites"] == ["khmeimim", "tartus"]

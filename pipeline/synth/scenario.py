@@ -228,7 +228,7 @@ def _khmeimim(site: Site, *, gsd_m: float, seed: int) -> list[SceneSpec]:
         f.obj("khmeimim-an124-3", "An-124", -86.0, -40.0, 262.0, closed),
         f.obj("khmeimim-il76-2", "Il-76", -180.0, 85.0, 90.0),
         f.obj("khmeimim-il76-3", "Il-76", -120.0, 88.0, 96.0),
-        f.obj("khmeimim-truck-3", "truck", -228.0, -63.0, 0.0),
+        f.obj("khmeimim-truck-3", "truck", -241.0, -78.0, 0.0),
     ]
     d2 = [o for k, o in base.items() if k != "su24-2"] + arrivals
     d3: list[PlacedObject] = []
@@ -350,7 +350,7 @@ def _al_jufra(site: Site, *, gsd_m: float, seed: int) -> list[SceneSpec]:
         f.obj("al-jufra-mig29-2", "MiG-29", 135.0, -25.0, 262.0),
     ]
     d2 = [o for o in d1 if o.object_id != "al-jufra-mig29-2"] + [
-        f.obj("al-jufra-il76-1", "Il-76", -30.0, -8.0, 270.0),
+        f.obj("al-jufra-il76-1", "Il-76", -30.0, -8.0, 252.0),
     ]
     common = dict(gsd_m=gsd_m, extent_m=SAMPLE_EXTENT_M["al-jufra"], seed=seed,
                   surfaces=surfaces, vegetation=0.02)  # fmt: skip

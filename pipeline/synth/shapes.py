@@ -119,10 +119,10 @@ def rect(u0: float, u1: float, v0: float, v1: float) -> tuple[Point2, ...]:
 
 
 def ellipse(uc: float, vc: float, ru: float, rv: float, n: int = 24) -> tuple[Point2, ...]:
-    """Convex ``n``-gon inscribed... circumscribing an ellipse of semi-axes ``ru, rv``.
+    """Convex ``n``-gon inscribed in an ellipse of semi-axes ``ru, rv`` (metres).
 
-    The polygon's vertices are placed so its extreme points touch
-    ``uc +- ru`` and ``vc +- rv`` exactly (keeps extents true).
+    With ``n`` a multiple of 4 the vertices include the four extreme points
+    ``uc +- ru`` and ``vc +- rv``, so the polygon's extents are exactly the ellipse's.
     """
     return tuple(
         (uc + ru * math.cos(2 * math.pi * k / n), vc + rv * math.sin(2 * math.pi * k / n))
@@ -156,7 +156,7 @@ def _is_fighter(t: ObjectType) -> bool:
 def _fuselage_ring(half_len: float, w: float, nose_len: float, tail_len: float) -> list[Point2]:
     """Right-then-left outline of a fuselage from tail to nose tip (convex)."""
     hw = w / 2.0
-    right: list[Point2] = [(-half_len, 0.25 * hw), (-half_len + tail_len, hw)]
+    right: list[Point2] = [(-half_len, max(0.3 * hw, min(0.6, hw))), (-half_len + tail_len, hw)]
     k = 8
     for i in range(k, -1, -1):
         th = math.pi / 2 * i / k
@@ -325,7 +325,7 @@ def helicopter_parts(t: ObjectType, *, variant: float) -> list[Part]:
         prism(rect(-hl + 0.02 * L, -hl + 0.035 * L, -0.075 * L, 0.075 * L), 2.5, 2.6, "dark"),
     ]
     # rotor disc: in the footprint (front edge at +L/2), not drawn
-    disc = ellipse(hub, 0.0, r, r, 32)
+    disc = ellipse(hub, 0.0, r, r, 64)
     parts.append(Part(disc, 0.0, (), "dark", visible=False))
     nb = ROTOR_BLADES.get(t.name, 5)
     chord = max(0.022 * D, 0.3)
@@ -343,6 +343,15 @@ def helicopter_parts(t: ObjectType, *, variant: float) -> list[Part]:
 
 def vehicle_parts(t: ObjectType, *, variant: float) -> list[Part]:
     """Parts of a ground vehicle (truck, pickup, towed gun)."""
+    L, W = t.length_m, t.wingspan_m
+    hl, hw = L / 2.0, W / 2.0
+    # the footprint (instance mask) of a vehicle is its whole L x W envelope: barrels,
+    # tow bars and mirrors thinner than a pixel still belong to the object
+    envelope = Part(rect(-hl, hl, -hw, hw), 0.0, (), "dark", visible=False)
+    return [*_vehicle_body(t, variant=variant), envelope]
+
+
+def _vehicle_body(t: ObjectType, *, variant: float) -> list[Part]:
     L, W = t.length_m, t.wingspan_m
     hl, hw = L / 2.0, W / 2.0
     if t.name == "ZU-23-2":

@@ -59,12 +59,10 @@ def test_cli_help_for_every_command() -> None:
     runner = CliRunner()
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0, res.output
-    import click
     import typer.main
 
     cmd = typer.main.get_command(app)
-    assert isinstance(cmd, click.Group)
-    names = list(cmd.commands)
+    names = list(cmd.commands)  # type: ignore[attr-defined]
     for expected in (
         "replay",
         "synth",

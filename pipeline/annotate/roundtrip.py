@@ -20,9 +20,11 @@ from pipeline.annotate import exports
 from pipeline.annotate.chips import chip_window, make_chip, quicklook, write_chip
 from pipeline.annotate.config import change_config, detection_config
 from pipeline.annotate.lsjson import (
+    ChangeTask,
     ChangeVerdict,
     ChipTask,
     HumanRegion,
+    change_task,
     change_verdicts,
     detection_task,
     prediction,
@@ -32,7 +34,7 @@ from pipeline.errors import ConfigError, LabelStudioError
 from pipeline.io.atomic import atomic_dir, write_json_atomic
 from pipeline.io.labelstudio import LabelStudioClient
 from pipeline.io.rasters import read_array
-from pipeline.model import Detection, Tile
+from pipeline.model import ChangeRegion, Detection, Tile
 
 DEFAULT_PROJECT = "sitewatch detections"
 
@@ -168,6 +170,61 @@ def load_run(run_dir: Path) -> tuple[list[Tile], list[Detection]]:
     return tiles, dets
 
 
+def _lonlat_ring_to_px(
+    tile: Tile, ring: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    xs, ys = tile.grid.from_lonlat([p[0] for p in ring], [p[1] for p in ring])
+    rows, cols = tile.grid.rowcol(xs, ys)
+    return [(float(r), float(c)) for r, c in zip(rows, cols, strict=True)]
+
+
+def build_change_chips(
+    tiles: Sequence[Tile],
+    regions: Sequence[ChangeRegion],
+    chips_dir: Path,
+    *,
+    pad_px: int = 32,
+    min_size: int = 128,
+) -> list[ChangeTask]:
+    """Write before/after chips around each change region and return the review tasks.
+
+    The region's exterior ring (EPSG:4326) is located on each tile's own grid,
+    so the two chips cover the same ground even when the tiles' grids differ.
+    """
+    by_id = {t.id: t for t in tiles}
+    out: list[ChangeTask] = []
+    for region in regions:
+        before, after = by_id.get(region.before_tile_id), by_id.get(region.after_tile_id)
+        if before is None or after is None:
+            raise ConfigError(
+                f"change region {region.id} refers to tiles {region.before_tile_id}, "
+                f"{region.after_tile_id}; not all are in tiles.json"
+            )
+        chips = []
+        after_ring: list[tuple[float, float]] = []
+        for tile in (before, after):
+            ring = _lonlat_ring_to_px(tile, region.polygon_lonlat[0])
+            window = chip_window(ring, tile.grid.shape, pad_px=pad_px, min_size=min_size)
+            chip = make_chip(tile, window, kind="change")
+            arr, valid = read_array(tile.path, window=window)
+            write_chip(chips_dir, chip, quicklook(arr, valid))
+            chips.append(chip)
+            after_ring = [(r - window[0], c - window[1]) for r, c in ring]
+        out.append(ChangeTask(region, chips[0], chips[1], tuple(after_ring)))
+    return out
+
+
+def load_change_regions(run_dir: Path) -> list[ChangeRegion]:
+    """Change regions of a run: ``changes/<site>/<before>__<after>/regions.json``."""
+    out: list[ChangeRegion] = []
+    for p in sorted((run_dir / "changes").glob("*/*/regions.json")):
+        try:
+            out.extend(ChangeRegion.from_dict(d) for d in json.loads(p.read_text("utf-8")))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{p}: not a list of change regions ({exc})") from exc
+    return out
+
+
 # --------------------------------------------------------------------------- push
 def push_tasks(
     client: LabelStudioClient,
@@ -231,6 +288,54 @@ def push_tasks(
         project_title=project_title,
         created=tuple(created),
         updated=tuple(updated),
+        unchanged=tuple(unchanged),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def push_change_tasks(
+    client: LabelStudioClient,
+    project_title: str,
+    change_tasks: Sequence[ChangeTask],
+    *,
+    chips_dir: Path,
+    batch_size: int = 50,
+) -> PushReport:
+    """Push change-review tasks to ``change_project_title(project_title)``; idempotent.
+
+    Tasks are keyed by :attr:`ChangeTask.id` (both chip ids and the region id);
+    ones already present are left alone.
+    """
+    t0 = time.perf_counter()
+    root = client.settings.document_root
+    if root is None:
+        raise ConfigError(
+            "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT is not set; push needs it to build chip URLs"
+        )
+    title = change_project_title(project_title)
+    project_id = client.ensure_project(
+        title, change_config(), description="sitewatch: is each change region a real change?"
+    )
+    client.ensure_local_storage(project_id, chips_dir)
+    index = client.task_index(project_id)
+    new: list[tuple[str, dict[str, Any]]] = []
+    unchanged: list[str] = []
+    for item in change_tasks:
+        if item.id in index:
+            unchanged.append(item.id)
+            continue
+        task = change_task(
+            item,
+            before_url=local_file_url(Path(chips_dir) / item.before.png_name, root),
+            after_url=local_file_url(Path(chips_dir) / item.after.png_name, root),
+            model_version=item.region.method,
+        )
+        new.append((item.id, task))
+    created = _import_batches(client, project_id, title, new, batch_size)
+    return PushReport(
+        project_id=project_id,
+        project_title=title,
+        created=tuple(created),
         unchanged=tuple(unchanged),
         seconds=time.perf_counter() - t0,
     )

@@ -73,15 +73,30 @@ def push_cmd(
     env_file: EnvFile = DEFAULT_ENV_FILE,
 ) -> None:
     """Write chips for the run's detections and push them with pre-annotations (idempotent)."""
-    from pipeline.annotate.roundtrip import build_detection_chips, load_run, push_tasks
+    from pipeline.annotate.roundtrip import (
+        build_change_chips,
+        build_detection_chips,
+        load_change_regions,
+        load_run,
+        push_change_tasks,
+        push_tasks,
+    )
 
     try:
         tiles, dets = load_run(run)
         chips_dir = run / "chips"
         items = build_detection_chips(tiles, dets, chips_dir)
+        changes = build_change_chips(tiles, load_change_regions(run), chips_dir)
         client = _client(env_file)
         try:
             report = push_tasks(client, project, items, chips_dir=chips_dir, batch_size=batch_size)
+            change_report = (
+                push_change_tasks(
+                    client, project, changes, chips_dir=chips_dir, batch_size=batch_size
+                )
+                if changes
+                else None
+            )
         finally:
             client.close()
     except SitewatchError as exc:
@@ -93,7 +108,9 @@ def push_cmd(
         "created": len(report.created),
         "updated": len(report.updated),
         "unchanged": len(report.unchanged),
-        "seconds": round(report.seconds, 2),
+        "change_tasks_created": len(change_report.created) if change_report else 0,
+        "change_tasks_unchanged": len(change_report.unchanged) if change_report else 0,
+        "seconds": round(report.seconds + (change_report.seconds if change_report else 0.0), 2),
     }
     typer.echo(json.dumps(summary))
 

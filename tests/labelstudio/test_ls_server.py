@@ -15,13 +15,16 @@ import pytest
 
 from pipeline.annotate.lsjson import ChipTask
 from pipeline.annotate.roundtrip import (
+    build_change_chips,
     build_detection_chips,
     pull_annotations,
+    push_change_tasks,
     push_tasks,
 )
 from pipeline.annotate.webhook import WEBHOOK_ACTIONS, make_webhook_server
 from pipeline.errors import LabelStudioError
 from pipeline.io.labelstudio import LabelStudioClient, LabelStudioSettings
+from pipeline.model import ChangeRegion
 
 from .conftest import LSServer, free_port, make_detection, make_tile, rect_ring
 
@@ -202,3 +205,47 @@ def test_webhook_triggers_pull(ls_server: LSServer, scene: dict, tmp_path: Path)
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_change_review_push_and_verdict(ls_server: LSServer, tmp_path: Path) -> None:
+    run = ls_server.document_root / "change_run"
+    (run / "tiles").mkdir(parents=True)
+    before = make_tile(run / "tiles", "site_20240101", seed=1)
+    after = make_tile(run / "tiles", "site_20240201", seed=2)
+    ring_px = rect_ring(100.0, 120.0, 40.0, 30.0)
+    region = ChangeRegion(
+        id="chg-1",
+        method="cva",
+        before_tile_id=before.id,
+        after_tile_id=after.id,
+        before_sha256=before.sha256,
+        after_sha256=after.sha256,
+        polygon_lonlat=(tuple(after.grid.pixel_ring_to_lonlat(ring_px)),),
+        area_m2=300.0,
+        mean_score=0.8,
+        max_score=1.0,
+    )
+    tasks = build_change_chips([before, after], [region], run / "chips")
+    (item,) = tasks
+    # the region lands where it was painted, in after-chip pixels
+    r0, c0 = item.after.window[:2]
+    assert item.region_ring_after_px[0] == pytest.approx((100.0 - r0, 120.0 - c0), abs=1e-6)
+    client = _client(ls_server)
+    first = push_change_tasks(client, "change review", tasks, chips_dir=run / "chips")
+    second = push_change_tasks(client, "change review", tasks, chips_dir=run / "chips")
+    assert len(first.created) == 1 and second.unchanged == first.created
+    # a detection project of the same base title exists for pull
+    push_tasks(client, "change review", [], chips_dir=run / "chips")
+    task = client.sdk.tasks.list(project=first.project_id, fields="all").items[0]
+    assert task.predictions[0].result[0]["value"]["rectanglelabels"] == ["change"]
+    verdict = {
+        "id": "v1",
+        "from_name": "change",
+        "to_name": "after",
+        "type": "choices",
+        "value": {"choices": ["real change"]},
+    }
+    client.create_annotation(task.id, [verdict])
+    report = pull_annotations(client, "change review", tmp_path / "exports")
+    assert [(v.region_id, v.verdict) for v in report.verdicts] == [("chg-1", "real change")]
+    assert report.verdicts[0].provenance.annotator == ls_server.username

@@ -500,6 +500,32 @@ def _truth(
     return tuple(out)
 
 
+def _tube_light(
+    obj: PlacedObject,
+    cylinder: tuple[float, float],
+    grid: Grid,
+    window: tuple[int, int, int, int],
+    offset: tuple[float, float],
+    sun_az: float,
+    sun_el: float,
+    diffuse: float,
+) -> np.ndarray:
+    """Irradiance over a window of a horizontal tube along the object's axis (Lambert)."""
+    r0, r1, c0, c1 = window
+    v0, radius = cylinder
+    t = grid.transform
+    x = t.c + (np.arange(c0, c1) + 0.5) * t.a - offset[0] - obj.x
+    y = t.f + (np.arange(r0, r1) + 0.5) * t.e - offset[1] - obj.y
+    h = math.radians(obj.heading_deg)
+    v = x[None, :] * math.cos(h) - y[:, None] * math.sin(h) - v0
+    s = np.clip(v / max(radius, 1e-6), -1.0, 1.0)  # sine of the surface normal's tilt
+    c = np.sqrt(1.0 - s * s)
+    # sun component across the tube (toward +v, the object's right) and up
+    across = math.cos(math.radians(sun_el)) * math.cos(math.radians(sun_az - obj.heading_deg - 90))
+    up = math.sin(math.radians(sun_el))
+    return (np.maximum(s * across + c * up, 0.0) + diffuse).astype(np.float32)
+
+
 def render_scene(spec: SceneSpec, seed: int) -> SynthTile:
     """Render one tile and its ground truth. Pure and deterministic in ``(spec, seed)``.
 
@@ -540,16 +566,25 @@ def render_scene(spec: SceneSpec, seed: int) -> SynthTile:
     del refl
     instances = np.zeros(grid.shape, dtype=np.int32)
     lit = direct + diffuse
-    for k, parts in enumerate(geoms, start=1):
+    for k, (obj, parts) in enumerate(zip(spec.objects, geoms, strict=True), start=1):
         for part, ring, _sh in sorted(parts, key=lambda p: p[0].z_top):
             got = convex_coverage(ring, grid.shape)
             if got is None:
                 continue
             (r0, r1, c0, c1), cov = got
             if part.visible:
-                col = _mat(part.material, nb) * np.float32(part.shade * lit)
+                mat = _mat(part.material, nb) * np.float32(part.shade)
+                if part.cylinder is None:
+                    col = (mat * np.float32(lit))[:, None, None]
+                else:
+                    col = (
+                        mat[:, None, None]
+                        * _tube_light(
+                            obj, part.cylinder, grid, (r0, r1, c0, c1), offset, az, el, diffuse
+                        )[None]
+                    )
                 sub = rad[:, r0:r1, c0:c1]
-                rad[:, r0:r1, c0:c1] = sub * (1 - cov) + col[:, None, None] * cov
+                rad[:, r0:r1, c0:c1] = sub * (1 - cov) + col * cov
             if part.footprint:
                 sub_i = instances[r0:r1, c0:c1]
                 sub_i[cov >= 0.5] = k

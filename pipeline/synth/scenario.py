@@ -45,7 +45,7 @@ from pipeline.synth.sun import solar_position
 #: Seed of the committed sample set.
 DEFAULT_SEED = 2024
 #: Ground extent in metres of the sample tiles per site (tile size = extent / GSD).
-SAMPLE_EXTENT_M = {"khmeimim": 640.0, "tartus": 480.0, "al-khadim": 480.0, "al-jufra": 480.0}
+SAMPLE_EXTENT_M = {"khmeimim": 608.0, "tartus": 480.0, "al-khadim": 480.0, "al-jufra": 480.0}
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,10 @@ class Part:
         Drawn in the image (a rotor disc is footprint-only).
     footprint : bool
         Counts in the object's instance mask.
+    cylinder : tuple of float or None
+        ``(v0, radius)`` in metres when the part is a cylinder along ``u`` (fuselage,
+        nacelle): it is then shaded by the sun like a tube (bright on the sun side,
+        dark on the far side) instead of as a flat top.
     """
 
     ring: tuple[Point2, ...]
@@ -102,15 +106,22 @@ class Part:
     shade: float = 1.0
     visible: bool = True
     footprint: bool = True
+    cylinder: tuple[float, float] | None = None
 
 
 def prism(
-    ring: Sequence[Point2], z_bottom: float, z_top: float, material: str, *, shade: float = 1.0
+    ring: Sequence[Point2],
+    z_bottom: float,
+    z_top: float,
+    material: str,
+    *,
+    shade: float = 1.0,
+    cylinder: tuple[float, float] | None = None,
 ) -> Part:
     """A vertical prism: ``ring`` extruded from ``z_bottom`` to ``z_top`` metres."""
     r = tuple((float(u), float(v)) for u, v in ring)
     solid = tuple((u, v, z_bottom) for u, v in r) + tuple((u, v, z_top) for u, v in r)
-    return Part(r, float(z_top), solid, material, shade)
+    return Part(r, float(z_top), solid, material, shade, cylinder=cylinder)
 
 
 def rect(u0: float, u1: float, v0: float, v1: float) -> tuple[Point2, ...]:
@@ -233,7 +244,8 @@ def aircraft_parts(t: ObjectType, attributes: Mapping[str, str], *, variant: flo
     if open_visor:
         lv = 0.11 * L
         u_h = hl - lv
-        parts.append(prism(clip_halfplane(fus, u_max=u_h), gear, body_top, paint))
+        parts.append(prism(clip_halfplane(fus, u_max=u_h), gear, body_top, paint,
+                           cylinder=(0.0, w / 2)))  # fmt: skip
         # bright lowered ramp + cargo-bay floor reaching the original nose station
         rw = 0.6 * w
         parts.append(prism(rect(u_h - 0.5, hl, -rw / 2, rw / 2), 0.0, gear + 0.4, "cargo_floor"))
@@ -249,7 +261,7 @@ def aircraft_parts(t: ObjectType, attributes: Mapping[str, str], *, variant: flo
         )
         parts.append(Part(cap, top_z, solid, paint, shade=0.93))
     else:
-        parts.append(prism(fus, gear, body_top, paint))
+        parts.append(prism(fus, gear, body_top, paint, cylinder=(0.0, w / 2)))
 
     # wings (two convex halves; tips exactly at +-S/2)
     tip_le = le_root - hs * tan_sw
@@ -287,11 +299,13 @@ def aircraft_parts(t: ObjectType, attributes: Mapping[str, str], *, variant: flo
         )  # fmt: skip
         parts.append(Part(ring, fin_h, solid, paint, shade=0.9))
 
-    shade = 0.97 + 0.06 * variant
+    # paint differs between airframes (fresh white to weathered grey), same across dates
+    shade = 0.84 + 0.2 * variant
     return [
-        Part(p.ring, p.z_top, p.solid, p.material, p.shade * shade, p.visible, p.footprint)
+        Part(p.ring, p.z_top, p.solid, p.material, p.shade * shade, p.visible, p.footprint,
+             p.cylinder)
         for p in parts
-    ]
+    ]  # fmt: skip
 
 
 def helicopter_parts(t: ObjectType, *, variant: float) -> list[Part]:

@@ -32,7 +32,8 @@ class ShapeGate:
 
     Aircraft-sized objects (length >= ``vehicle_max_m``) must be mirror
     symmetric (``min_symmetry``) and hollow in their bounding rectangle
-    (``aircraft_fill`` range: wings and tailplane leave most of it empty);
+    (``aircraft_fill`` range: wings and tailplane leave most of it empty) and
+    have a span/length ratio in ``aircraft_span_ratio``;
     vehicle-sized objects must be compact (``vehicle_min_fill``) and elongated
     (``vehicle_aspect``).
     """
@@ -43,6 +44,7 @@ class ShapeGate:
     vehicle_min_fill: float = 0.45
     vehicle_aspect: tuple[float, float] = (1.2, 5.0)
     min_vehicle_px: float = 8.0
+    aircraft_span_ratio: tuple[float, float] = (0.4, 2.0)
 
 
 def keep_blob(blob: Blob, *, gsd_m: float, gate: ShapeGate) -> bool:
@@ -55,7 +57,9 @@ def keep_blob(blob: Blob, *, gsd_m: float, gate: ShapeGate) -> bool:
         lo, hi = gate.vehicle_aspect
         return blob.fill >= gate.vehicle_min_fill and lo <= max(aspect, 1 / aspect) <= hi
     lo, hi = gate.aircraft_fill
-    return blob.symmetry >= gate.min_symmetry and lo <= blob.fill <= hi
+    rlo, rhi = gate.aircraft_span_ratio
+    ratio = blob.width_px / max(blob.length_px, 1e-9)
+    return blob.symmetry >= gate.min_symmetry and lo <= blob.fill <= hi and rlo <= ratio <= rhi
 
 
 def blob_to_call(blob: Blob, *, gsd_m: float) -> tuple[TypeCall, float, float]:

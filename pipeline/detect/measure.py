@@ -53,7 +53,13 @@ class MeasureParams:
     max_length_m: float = 90.0
     min_area_m2: float = 8.0
     max_fill: float = 1.5
-    min_paved_fraction: float = 0.0
+    min_paved_fraction: float = 0.3
+    shadow_ratio: float = 0.8
+    seed_sigma: float = 0.0
+    surface_window_m: float = 0.0
+    split_extent_m: float = 90.0
+    seed_reach_m: float = 3.0
+    neutral_chroma: float = 0.15
     angle_step_deg: float = 2.0
     max_shadow_height_m: float = 21.0
 
@@ -118,6 +124,24 @@ def to_gray(image: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     return gray
 
 
+def opponent_channels(image: np.ndarray, valid: np.ndarray | None = None) -> list[np.ndarray]:
+    """Opponent-colour channels ``red - blue`` and ``green - (red + blue) / 2`` (float32).
+
+    Empty for images with fewer than three bands. Invalid pixels are set to the
+    median of the valid ones.
+    """
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[0] < 3:
+        return []
+    r, g, b = (arr[i].astype(np.float32) for i in range(3))
+    out = [r - b, g - (r + b) / 2.0]
+    if valid is not None and not valid.all():
+        out = [
+            np.where(valid, c, np.float32(np.median(c[valid]) if valid.any() else 0.0)) for c in out
+        ]
+    return out
+
+
 def _block_reduce(a: np.ndarray, s: int, func: str = "mean") -> np.ndarray:
     h, w = a.shape
     hh, ww = -(-h // s) * s, -(-w // s) * s
@@ -139,7 +163,11 @@ def _upsample(small: np.ndarray, s: int, shape: tuple[int, int]) -> np.ndarray:
 
 
 def background_and_sigma(
-    gray: np.ndarray, *, window_px: float, min_sigma: float
+    gray: np.ndarray,
+    *,
+    window_px: float,
+    min_sigma: float,
+    sigma_source: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Large-window median background and local robust noise sigma (same units as ``gray``).
 
@@ -151,11 +179,31 @@ def background_and_sigma(
     k = max(3, int(round(window_px / s)) | 1)
     bg_small = ndimage.median_filter(small, size=k, mode="reflect")
     bg = _upsample(bg_small, s, gray.shape)
-    resid = gray - bg
+    resid = (gray if sigma_source is None else sigma_source) - bg
     dev_small = _block_reduce(np.abs(resid), s, "median") if s > 1 else np.abs(resid)
     sig_small = 1.4826 * ndimage.median_filter(dev_small, size=k, mode="reflect")
     sig = _upsample(sig_small.astype(np.float32), s, gray.shape)
     return bg, np.maximum(sig, np.float32(min_sigma))
+
+
+def refine_background(
+    image: np.ndarray,
+    coarse_bg: np.ndarray,
+    objects: np.ndarray,
+    *,
+    window_px: float,
+    min_sigma: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Second-pass background that follows surface boundaries (aprons, roads, soil).
+
+    Pixels under ``objects`` (strong first-pass detections) are replaced by the
+    coarse background, then a median with the *small* window ``window_px`` is
+    taken, so the estimate adapts within about half a window of a surface
+    edge while the objects themselves do not bias it. Returns
+    ``(background, sigma)`` like :func:`background_and_sigma`.
+    """
+    filled = np.where(objects, coarse_bg, image).astype(np.float32)
+    return background_and_sigma(filled, window_px=window_px, min_sigma=min_sigma)
 
 
 def local_std(gray: np.ndarray, size: int) -> np.ndarray:
@@ -205,6 +253,24 @@ def symmetry_axis(mask: np.ndarray, *, step_deg: float = 2.0) -> tuple[float, fl
     fscores = np.array([mirror_score(mask, float(d), slack=slack) for d in fine])
     i = int(np.argmax(fscores))
     return (float(fine[i]) % 180.0, float(fscores[i]))
+
+
+def body_axis(mask: np.ndarray, *, step_deg: float = 2.0) -> tuple[float, float]:
+    """Body axis of an object mask: its mirror-symmetry axis, the long one when doubly symmetric.
+
+    Returns ``(axis_deg folded to [0, 180), symmetry)``. Rectangles (vehicles)
+    are symmetric about both axes; then the axis along the longer extent wins.
+    """
+    axis, sym = symmetry_axis(mask, step_deg=step_deg)
+    rr, cc = np.nonzero(mask)
+    if rr.size < 3:
+        return axis, sym
+    th = math.radians(axis)
+    u = rr * -math.cos(th) + cc * math.sin(th)
+    v = rr * math.sin(th) + cc * math.cos(th)
+    if np.ptp(v) > np.ptp(u) and mirror_score(mask, axis + 90.0) >= sym - 0.02:
+        return (axis + 90.0) % 180.0, sym
+    return axis, sym
 
 
 def _end_extensions(
@@ -318,6 +384,74 @@ def _half_level_mask(comp: np.ndarray, z: np.ndarray) -> np.ndarray:
     return np.asarray(lab == int(np.argmax(sizes)) + 1)
 
 
+def _candidates(
+    obj: np.ndarray,
+    ev: np.ndarray,
+    *,
+    min_area_px: float,
+    max_extent_px: float,
+    strong: float,
+    join: int,
+) -> list[tuple[tuple[slice, slice], np.ndarray]]:
+    """Connected components of ``obj`` as ``(slice, mask)`` with 4 pixels of margin.
+
+    A component larger than ``max_extent_px`` (objects merged with a surface
+    edge or with each other) is split by keeping only its strong-evidence
+    pixels (``ev > strong``) and relabelling.
+    """
+    rows, cols = obj.shape
+    out: list[tuple[tuple[slice, slice], np.ndarray]] = []
+
+    def pad(sl: tuple[slice, slice], r0: int = 0, c0: int = 0) -> tuple[slice, slice]:
+        return (
+            slice(max(0, r0 + sl[0].start - 4), min(rows, r0 + sl[0].stop + 4)),
+            slice(max(0, c0 + sl[1].start - 4), min(cols, c0 + sl[1].stop + 4)),
+        )
+
+    lab, _ = ndimage.label(obj)
+    for i, sl0 in enumerate(ndimage.find_objects(lab), start=1):
+        if sl0 is None:
+            continue
+        ext = max(sl0[0].stop - sl0[0].start, sl0[1].stop - sl0[1].start)
+        if ext <= max_extent_px:
+            sl = pad(sl0)
+            comp = lab[sl] == i
+            if comp.sum() >= min_area_px:
+                out.append((sl, comp))
+            continue
+        core = (lab[sl0] == i) & (ev[sl0] > strong)
+        core = ndimage.binary_opening(core)
+        core = ndimage.binary_closing(core, iterations=join) | core
+        sub, _ = ndimage.label(core)
+        for j, s1 in enumerate(ndimage.find_objects(sub), start=1):
+            if s1 is None:
+                continue
+            if max(s1[0].stop - s1[0].start, s1[1].stop - s1[1].start) > max_extent_px:
+                continue
+            sl = pad(s1, sl0[0].start, sl0[1].start)
+            full = np.zeros(obj.shape, dtype=bool)
+            full[sl0][sub == j] = True
+            comp = full[sl]
+            if comp.sum() >= min_area_px:
+                out.append((sl, comp))
+    return out
+
+
+def _annulus_fraction(
+    mask: np.ndarray, exclude: np.ndarray, sl: tuple[slice, slice], m_in: int, m_out: int
+) -> float:
+    """Share of ``mask`` in a box annulus ``m_in..m_out`` px around ``sl``, minus ``exclude``."""
+    rows, cols = mask.shape
+    r0, r1 = max(0, sl[0].start - m_out), min(rows, sl[0].stop + m_out)
+    c0, c1 = max(0, sl[1].start - m_out), min(cols, sl[1].stop + m_out)
+    sel = np.ones((r1 - r0, c1 - c0), dtype=bool)
+    ir0, ir1 = max(0, sl[0].start - m_in - r0), min(r1 - r0, sl[0].stop + m_in - r0)
+    ic0, ic1 = max(0, sl[1].start - m_in - c0), min(c1 - c0, sl[1].stop + m_in - c0)
+    sel[ir0:ir1, ic0:ic1] = False
+    sel &= ~exclude[r0:r1, c0:c1]
+    return float(mask[r0:r1, c0:c1][sel].mean()) if sel.any() else 0.0
+
+
 # --------------------------------------------------------------------------- shadows
 def shadow_mask(
     bright: np.ndarray,
@@ -404,22 +538,37 @@ def find_objects(
     lo, hi = np.percentile(gray, [1, 99]) if gray.size else (0.0, 1.0)
     span = float(hi - lo) or 1.0
     window_px = p.background_window_m / gsd_m
-    bg, sigma = background_and_sigma(
-        gray, window_px=window_px, min_sigma=p.min_sigma_fraction * span
-    )
+    min_sigma = p.min_sigma_fraction * span
+    chans = [gray, *opponent_channels(image, valid)]
+    first = [background_and_sigma(c, window_px=window_px, min_sigma=min_sigma) for c in chans]
+    if p.surface_window_m > 0:
+        # pass 2: mask strong compact evidence, re-estimate with a small window
+        ev1 = np.max([np.abs(c - b) / sg for c, (b, sg) in zip(chans, first, strict=True)], axis=0)
+        strong = ndimage.binary_dilation(
+            ev1 > p.seed_sigma, iterations=max(1, int(round(3.0 / gsd_m)))
+        )
+        small_px = p.surface_window_m / gsd_m
+        first = [
+            refine_background(c, b, strong, window_px=small_px, min_sigma=min_sigma)
+            for c, (b, _) in zip(chans, first, strict=True)
+        ]
+    bg, sigma = first[0]
     z = (gray - bg) / sigma
-    bright = z > p.threshold_sigma
-    dark = z < -p.threshold_sigma
+    # colour contrast: opponent channels (red - blue, green - magenta), each in its own sigma
+    zc = np.zeros_like(z)
+    neutral = np.ones_like(z, dtype=bool)
+    for ch, (cbg, csig) in zip(chans[1:], first[1:], strict=True):
+        zc = np.maximum(zc, np.abs(ch - cbg) / csig)
+        neutral &= np.abs(ch) <= p.neutral_chroma * np.maximum(gray, 1e-6)
+    ratio = gray / np.maximum(bg, 1e-6)
+    dark = (z < -p.threshold_sigma) & (ratio < p.shadow_ratio)
+    bright = ((z > p.threshold_sigma) | (zc > p.threshold_sigma) | (z < -p.threshold_sigma)) & ~dark
     if valid is not None:
         bright &= valid
         dark &= valid
-    open_r = 1 if 1.0 / gsd_m >= 1.5 else 0
-    if open_r:
-        bright = ndimage.binary_opening(bright)
-        dark = ndimage.binary_opening(dark)
     tex_size = max(3, int(round(p.texture_window_m / gsd_m)) | 1)
     tex = local_std(gray, tex_size)
-    paved = tex < 3.0 * float(np.median(tex)) + 1e-6
+    paved = (tex < float(np.percentile(tex, 95)) + 1e-6) & neutral
 
     dlab, nd = ndimage.label(dark)
     shadow = shadow_mask(
@@ -432,11 +581,18 @@ def find_objects(
         max_height_m=p.max_shadow_height_m,
         sun_elevation_deg=sun_elevation_deg,
     )
+    # evidence for the object itself (unsigned), shadows zeroed
+    ev = np.where(shadow, 0.0, np.maximum(np.abs(z), zc)).astype(np.float32)
     obj = bright | (dark & ~shadow)
     join = max(1, int(round(p.join_m / gsd_m)))
+    if p.seed_sigma > 0:
+        # hysteresis: keep weak evidence only within seed_reach_m of strong evidence, so
+        # long low-contrast surface edges do not chain objects together
+        seeds = obj & (ev > p.seed_sigma)
+        reach = max(1, int(round(p.seed_reach_m / gsd_m)))
+        obj &= ndimage.binary_dilation(seeds, iterations=reach)
     obj = ndimage.binary_closing(obj, iterations=join) | obj
-    obj = ndimage.binary_fill_holes(obj)
-    lab, n = ndimage.label(obj)
+    obj = ndimage.binary_fill_holes(obj) & ~shadow
     blobs: list[Blob] = []
     min_area_px = p.min_area_m2 / gsd_m**2
     max_len_px = p.max_length_m / gsd_m
@@ -444,48 +600,34 @@ def find_objects(
     edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
     if valid is not None:
         edge |= ndimage.binary_dilation(~valid)
-    for i, sl0 in enumerate(ndimage.find_objects(lab), start=1):
-        if sl0 is None:
-            continue
-        sl = (
-            slice(max(0, sl0[0].start - 4), min(rows, sl0[0].stop + 4)),
-            slice(max(0, sl0[1].start - 4), min(cols, sl0[1].stop + 4)),
-        )
-        comp = lab[sl] == i
+    others = obj | dark
+    margin_in = tex_size // 2 + 2
+    margin_out = margin_in + max(3, int(round(8.0 / gsd_m)))
+    split_px = p.split_extent_m / gsd_m
+    for sl, comp in _candidates(
+        obj,
+        ev,
+        min_area_px=min_area_px,
+        max_extent_px=split_px,
+        strong=2.0 * p.threshold_sigma,
+        join=join,
+    ):
+        comp = _half_level_mask(comp, ev[sl])
         area = int(comp.sum())
-        if area < min_area_px:
-            continue
-        ext = max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
-        if ext > 1.5 * max_len_px:
-            continue
-        comp = _half_level_mask(comp, z[sl])
-        area = int(comp.sum())
-        axis, sym = symmetry_axis(comp, step_deg=p.angle_step_deg)
-        zc_all = z[sl]
-        polv = 1.0 if float(np.mean(zc_all[comp])) >= 0 else -1.0
-        lvl = max(float(np.median(polv * zc_all[comp])), 1e-6)
-        cov = np.clip(polv * zc_all / lvl, 0.0, 1.0) * ndimage.binary_dilation(comp, iterations=3)
+        axis, sym = body_axis(comp, step_deg=p.angle_step_deg)
+        ev_sl = ev[sl]
+        lvl = max(float(np.median(ev_sl[comp])), 1e-6)
+        cov = np.clip(ev_sl / lvl, 0.0, 1.0) * ndimage.binary_dilation(comp, iterations=3)
         center, heading, length, width, nose, body, endr = measure_mask(comp, axis, coverage=cov)
-        if width > length and mirror_score(comp, axis + 90.0) >= sym - 0.02:
-            # doubly symmetric (e.g. a vehicle): the body axis is the long one
-            axis = (axis + 90.0) % 180.0
-            center, heading, length, width, nose, body, endr = measure_mask(
-                comp, axis, coverage=cov
-            )
         if length * gsd_m < p.min_length_m or length > max_len_px:
             continue
         fill = area / max(length * width, 1.0)
         if fill > p.max_fill:
             continue
-        zc = z[sl][comp]
-        pol = 1 if float(np.mean(zc)) >= 0 else -1
+        zc_comp = z[sl][comp]
+        pol = 1 if float(np.mean(zc_comp)) >= 0 else -1
         g0r, g0c = sl[0].start, sl[1].start
-        ring_sl = (
-            slice(max(0, g0r - 4), min(rows, sl[0].stop + 4)),
-            slice(max(0, g0c - 4), min(cols, sl[1].stop + 4)),
-        )
-        around = ~(lab[ring_sl] == i)
-        paved_frac = float(paved[ring_sl][around].mean()) if around.any() else 0.0
+        paved_frac = _annulus_fraction(paved, others, sl, margin_in, margin_out)
         if paved_frac < p.min_paved_fraction:
             continue
         blobs.append(
@@ -497,7 +639,7 @@ def find_objects(
                 area_px=area,
                 symmetry=sym,
                 fill=fill,
-                contrast=float(np.mean(np.abs(zc))),
+                contrast=float(np.mean(ev_sl[comp])),
                 polarity=pol,
                 paved_fraction=paved_frac,
                 touches_edge=bool(edge[sl][comp].any()),
@@ -521,6 +663,7 @@ __all__ = [
     "MeasureParams",
     "background_and_sigma",
     "blob_heading_vector",
+    "body_axis",
     "find_objects",
     "measure_mask",
     "mirror_score",

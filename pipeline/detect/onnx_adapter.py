@@ -35,7 +35,7 @@ from scipy import ndimage
 from pipeline.detect.base import make_detection
 from pipeline.detect.classify import classify_dims
 from pipeline.detect.geometry import oriented_rect
-from pipeline.detect.measure import measure_mask, symmetry_axis
+from pipeline.detect.measure import body_axis, measure_mask
 from pipeline.errors import ModelFileError
 from pipeline.grid import Grid
 from pipeline.model import Detection, Tile
@@ -146,7 +146,7 @@ class OnnxDetector:
             comp = lab[sl] == i
             if comp.sum() < self.min_area_px:
                 continue
-            axis, _ = symmetry_axis(comp)
+            axis, _ = body_axis(comp)
             center, heading, length, width, *_ = measure_mask(comp, axis)
             ring = oriented_rect(
                 (center[0] + sl[0].start, center[1] + sl[1].start), length, width, heading

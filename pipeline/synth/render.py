@@ -25,12 +25,14 @@ convex hull of the projected points (a body from ``z0`` to ``z1`` sweeps its
 outline between the two offsets).
 
 Change truth (:func:`change_truth`), on the LATER tile's grid: 1 where the
-ground content differs because an object arrived, departed, moved, turned or
-changed attributes (e.g. its nose visor opened) -- its footprint AND its
-shadow at each date; 0 elsewhere, including pure illumination, haze, noise and
-the shifted shadows of objects that did not move; 255 where either date is
-cloudy or under cloud shadow, or where the earlier tile does not image the
-ground (misregistration margins). Cloud is never counted as change.
+ground content differs because an object arrived, departed, moved or turned --
+its footprint AND its shadow at each date; for an object that stayed put but
+changed attributes (a nose visor opened or closed) only the pixels whose
+outline or shadow differ (the nose area); 0 elsewhere, including pure
+illumination, haze, noise and the shifted shadows of objects that did not
+move; 255 where either date is cloudy or under cloud shadow, or where the
+earlier tile does not image the ground (misregistration margins). Cloud is
+never counted as change.
 """
 
 from __future__ import annotations
@@ -656,17 +658,43 @@ def change_truth(before: SynthTile, after: SynthTile) -> np.ndarray:
     grid = after.grid
     sa, sb = after.spec, before.spec
     off = sa.misregistration_m
+    sun_b = {"sun_az": sb.sun_azimuth_deg, "sun_el": sb.sun_elevation_deg}
+    sun_a = {"sun_az": sa.sun_azimuth_deg, "sun_el": sa.sun_elevation_deg}
     gone, new = changed_objects(sb.objects, sa.objects)
-    cov = objects_coverage(
-        gone, grid, offset=off, sun_az=sb.sun_azimuth_deg, sun_el=sb.sun_elevation_deg
+    # same airframe, same place, new attributes (a visor opened): only what looks different
+    b_by_id = {o.object_id: o for o in sb.objects}
+    restyled = [
+        (b_by_id[o.object_id], o)
+        for o in new
+        if o.object_id in b_by_id
+        and b_by_id[o.object_id].type_name == o.type_name
+        and b_by_id[o.object_id].same_pose(
+            PlacedObject(
+                o.object_id, o.type_name, o.x, o.y, o.heading_deg, b_by_id[o.object_id].attributes
+            )  # fmt: skip
+        )
+    ]
+    skip = {o.object_id for o, _ in restyled}
+    gone = [o for o in gone if o.object_id not in skip]
+    new = [o for o in new if o.object_id not in skip]
+    cov = objects_coverage(gone, grid, offset=off, sun_az=sun_b["sun_az"], sun_el=sun_b["sun_el"])
+    cov_new = objects_coverage(
+        new, grid, offset=off, sun_az=sun_a["sun_az"], sun_el=sun_a["sun_el"]
     )
-    cov = np.maximum(
-        cov,
-        objects_coverage(
-            new, grid, offset=off, sun_az=sa.sun_azimuth_deg, sun_el=sa.sun_elevation_deg
-        ),
-    )
-    out = np.where(cov >= 0.5, CHANGE, NO_CHANGE).astype(np.uint8)
+    np.maximum(cov, cov_new, out=cov)
+    changed = cov >= 0.5
+    for ob, oa in restyled:
+        for shadows in (False, True):
+            cb = objects_coverage(
+                [ob], grid, offset=off, sun_az=sun_a["sun_az"], sun_el=sun_a["sun_el"],
+                shadows=shadows,
+            ) >= 0.5  # fmt: skip
+            ca = objects_coverage(
+                [oa], grid, offset=off, sun_az=sun_a["sun_az"], sun_el=sun_a["sun_el"],
+                shadows=shadows,
+            ) >= 0.5  # fmt: skip
+            changed |= cb ^ ca
+    out = np.where(changed, CHANGE, NO_CHANGE).astype(np.uint8)
     xs, ys = _true_axes(grid, off)
     b_alpha, b_shade = cloud_alpha(
         sb.clouds,

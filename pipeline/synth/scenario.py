@@ -501,7 +501,7 @@ def random_scenario(
         reach_m=4.0 * extent,
     )
     area = (apron[1] - apron[0]) * (apron[3] - apron[2])
-    n0 = n_objects if n_objects is not None else int(np.clip(area / 4500.0, 4, 40))
+    n0 = n_objects if n_objects is not None else int(np.clip(area / 2500.0, 6, 40))
     taken: list[Polygon] = []
     objects: list[PlacedObject] = []
     counter = 0

@@ -235,7 +235,14 @@ def test_visor_opening_is_a_change(one_object_scene):
     shut = PlacedObject("an", "An-124", cx, cy, 0.0, {"nose_cone": "closed"})
     open_ = PlacedObject("an", "An-124", cx, cy, 0.0, {"nose_cone": "open"})
     before, after = _pair(one_object_scene, [shut], [open_])
-    assert (change_truth(before, after) == CHANGE).any()
+    m = change_truth(before, after)
+    assert (m == CHANGE).sum() > 20
+    # only the nose area (and its shadow) changed, not the whole airframe
+    body = after.instances == 1
+    assert (m[body] == CHANGE).mean() < 0.2
+    rows, _ = np.nonzero((m == CHANGE) & body)
+    _, y = after.grid.xy(rows, 0)
+    assert (y - cy).min() > get_type("An-124").length_m / 2 - 0.15 * get_type("An-124").length_m
 
 
 # --------------------------------------------------------------------------- bad input

@@ -47,8 +47,10 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             int, typer.Option("--size", help="Tile size in pixels (random scenario).")
         ] = 1024,
         site: Annotated[
-            str | None, typer.Option("--site", help="Site id (random scenario).")
+            str | None,
+            typer.Option("--site", help="Site id, alias or ICAO code (random scenario)."),
         ] = None,
+        bands: Annotated[int, typer.Option("--bands", help="3 (RGB) or 4 (RGB + NIR).")] = 4,
     ) -> None:
         """Generate synthetic georeferenced tiles with ground truth and a STAC catalog.
 
@@ -57,16 +59,23 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         """
         from rich.progress import Progress
 
+        from pipeline.errors import SitewatchError
         from pipeline.synth.scenario import DEFAULT_SEED, random_scenario, sample_scenario
         from pipeline.synth.write import compare_folders, generate
 
         if scenario not in SCENARIOS:
             raise typer.BadParameter(f"unknown scenario {scenario!r}; use one of {SCENARIOS}")
         s = DEFAULT_SEED if seed is None else seed
-        if scenario == "sample":
-            specs = sample_scenario(seed=s, gsd_m=gsd)
-        else:
-            specs = random_scenario(s, gsd_m=gsd, n_tiles=tiles, size_px=size, site_id=site)
+        try:
+            if scenario == "sample":
+                specs = sample_scenario(seed=s, gsd_m=gsd, bands=bands)
+            else:
+                specs = random_scenario(
+                    s, gsd_m=gsd, n_tiles=tiles, size_px=size, site_id=site, bands=bands
+                )
+        except SitewatchError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
         target = out if out is not None else _default_out()
 
         def run(folder: Path) -> list[Path]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -362,11 +362,13 @@ def _al_jufra(site: Site, *, gsd_m: float, seed: int) -> list[SceneSpec]:
     ]  # fmt: skip
 
 
-def sample_scenario(*, seed: int = DEFAULT_SEED, gsd_m: float = 0.5) -> list[SceneSpec]:
+def sample_scenario(
+    *, seed: int = DEFAULT_SEED, gsd_m: float = 0.5, bands: int = 4
+) -> list[SceneSpec]:
     """The committed sample set (9 tiles, 4 sites), in site then date order.
 
     ``seed`` changes the ground textures; ``gsd_m`` changes the pixel size while
-    keeping the ground extent (so 0.3 m gives larger tiles).
+    keeping the ground extent (so 0.3 m gives larger tiles); ``bands`` is 3 or 4.
     """
     reg = default_registry()
     out: list[SceneSpec] = []
@@ -377,7 +379,7 @@ def sample_scenario(*, seed: int = DEFAULT_SEED, gsd_m: float = 0.5) -> list[Sce
         ("al-jufra", _al_jufra),
     ):
         out.extend(build(reg.get(site_id), gsd_m=gsd_m, seed=seed))
-    return out
+    return out if bands == 4 else [replace(s, bands=bands) for s in out]
 
 
 # --------------------------------------------------------------------------- held-out scenes
@@ -438,6 +440,7 @@ def random_scenario(
     size_px: int = 1024,
     site_id: str | None = None,
     n_objects: int | None = None,
+    bands: int = 4,
 ) -> list[SceneSpec]:
     """A held-out scenario: a random airbase layout, dates, sun and object mix.
 
@@ -452,9 +455,12 @@ def random_scenario(
     size_px : int
         Tile size in pixels (square).
     site_id : str or None
-        Registry id of the site; ``None`` draws one of the registry's airbases.
+        Registry id, alias or any airfield's ICAO code (e.g. ``"UUEE"``, looked up
+        in ``airportsdata``); ``None`` draws one of the registry's airbases.
     n_objects : int or None
         Objects on the first date; ``None`` scales with the apron area.
+    bands : int
+        3 (red, green, blue) or 4 (+ near-infrared).
 
     Returns
     -------
@@ -468,7 +474,7 @@ def random_scenario(
     if site_id is None:
         ids = [s.id for s in reg if s.kind != "naval"]
         site_id = ids[int(rng.integers(len(ids)))]
-    site = reg.get(site_id)
+    site = reg.resolve(site_id)
     extent = size_px * gsd_m
     c = site_centre_xy(site)
     jitter = rng.uniform(-0.1, 0.1, size=2) * extent
@@ -569,4 +575,4 @@ def random_scenario(
                 centre_xy=(f.cx, f.cy),
             )
         )
-    return specs
+    return specs if bands == 4 else [replace(sp, bands=bands) for sp in specs]

@@ -121,3 +121,19 @@ def test_cli_random_then_check(tmp_path):
     bad = runner.invoke(app, [*args, "--check"])
     assert bad.exit_code == 1
     assert victim.name in bad.output
+
+
+def test_cli_rejects_unknown_site_clearly(tmp_path):
+    res = CliRunner().invoke(
+        build_app(), ["synth", "--scenario", "random", "--site", "Atlantis", "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 2
+    assert "Atlantis" in res.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_random_scene_at_any_icao_airfield_with_three_bands(tmp_path):
+    specs = random_scenario(4, 0.8, 1, size_px=96, site_id="UUEE", bands=3)
+    generate(specs, tmp_path, seed=4)
+    arr, _ = read_array(tmp_path / f"{specs[0].stem}.tif")
+    assert specs[0].site.id == "uuee" and arr.shape == (3, 96, 96)

@@ -38,6 +38,24 @@ from pipeline.config import RunConfig, prefect_settings
 QUIET_LOGGERS = ("prefect", "distributed", "docket", "httpx", "uvicorn")
 
 
+def _console_handlers() -> list[logging.Handler]:
+    """Prefect's console handlers (on the root and ``prefect*`` loggers)."""
+    from prefect.logging.handlers import PrefectConsoleHandler  # importing prefect set them up
+
+    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in ("prefect", "uvicorn"))]
+    loggers += [
+        logging.getLogger(n)
+        for n in list(logging.root.manager.loggerDict)
+        if n.startswith("prefect")
+    ]
+    out: list[logging.Handler] = []
+    for lg in loggers:
+        for h in lg.handlers:
+            if isinstance(h, PrefectConsoleHandler) and h not in out:
+                out.append(h)
+    return out
+
+
 def _settings_updates(values: dict[str, str]) -> dict[Any, Any]:
     import prefect.settings as ps
 
@@ -96,6 +114,14 @@ def prefect_runtime(config: RunConfig) -> Iterator[str]:
     level = logging.INFO if config.verbose else logging.WARNING
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call otherwise
+    consoles = _console_handlers()
+    previous = [h.level for h in consoles]
+    if not config.verbose:
+        # quiet: stage outcomes reach the user through the CLI's own summary; a
+        # failure is reported once, as a message, by the entry point
+        for h in consoles:
+            h.setLevel(logging.CRITICAL)
     values = prefect_settings(config)
     config.store_layout.root.mkdir(parents=True, exist_ok=True)
     with temporary_settings(updates=_settings_updates(values)):
@@ -113,8 +139,8 @@ def prefect_runtime(config: RunConfig) -> Iterator[str]:
                 yield server.api_url
         finally:
             drain_and_stop(server, since)
-            for name in QUIET_LOGGERS:
-                logging.getLogger(name).setLevel(level)
+            for h, lvl in zip(consoles, previous, strict=True):
+                h.setLevel(lvl)
 
 
 def run_site_watch(config: RunConfig) -> Any:

@@ -335,23 +335,36 @@ def link_flow(run_dir: Path, report_path: Path | None) -> tuple[list[Any], Stage
     if report_path is None:
         return [], _skip("link", "no report given (--report)")
     try:
-        require("pipeline.io.run_store", "load_run")
-        require("pipeline.claims", "link_claims")
-        first_available(
-            ("pipeline.claims", "extract_claims_from_file"), ("pipeline.claims", "extract_claims")
-        )
-        first_available(("pipeline.report", "write_report"), ("pipeline.report", "render_report"))
+        for module, name in (
+            ("pipeline.claims.run", "claims_from_file"),
+            ("pipeline.claims", "link_claims"),
+            ("pipeline.claims.ledger", "build_ledger"),
+            ("pipeline.io.run_store", "load_run"),
+            ("pipeline.io.run_store", "write_evidence"),
+            ("pipeline.report.build", "render_run_report"),
+        ):
+            require(module, name)
     except StageUnavailable as exc:
         return [], _skip("link", str(exc))
-    claims: Any = T.extract_claims_task(report_path, run_dir / "claims.json")
-    links: Any = T.link_claims_task(claims, run_dir, report_path)
-    T.render_report_task(run_dir)
+    text, claims = T.extract_claims_task(report_path, run_dir / "claims.json")
+    links, generated_at = T.link_claims_task(claims, run_dir, report_path)
+    T.render_report_task(
+        claims,
+        links,
+        run_dir,
+        document_text=text,
+        generated_at=generated_at,
+        title=f"sitewatch: {report_path.name}",
+    )
+    verdicts: dict[str, int] = defaultdict(int)
+    for ln in links:
+        verdicts[str(ln.verdict)] += 1
     return list(links), StageReport(
         name="link",
         status="completed",
         tasks=3,
         seconds=time.perf_counter() - t0,
-        counts={"claims": len(claims), "links": len(links)},
+        counts={"claims": len(claims), **verdicts},
     )
 
 
@@ -365,6 +378,7 @@ def _verdict_rows(links: Sequence[Any], report: Path | None, html: Path | None) 
                 "claim": str(d.get("claim_id", d.get("claim", ""))),
                 "verdict": str(d.get("verdict", "")),
                 "evidence": len(d.get("evidence", d.get("items", [])) or []),
+                "rationale": str(d.get("rationale", ""))[:200],
                 "report": str(report) if report else "",
                 "html": str(html) if html else "",
             }

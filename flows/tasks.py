@@ -299,39 +299,64 @@ def annotate_pull_task(
 
 # --------------------------------------------------------------------------- link
 @task(name="extract-claims", cache_policy=NO_CACHE, persist_result=False)
-def extract_claims_task(report_path: Path, out_path: Path) -> list[Any]:
-    """Claims from the report text; writes ``claims.json``."""
-    extract = first_available(
-        ("pipeline.claims", "extract_claims_from_file"),
-        ("pipeline.claims", "extract_claims"),
-    )
-    claims = list(extract(report_path))
-    write_json_atomic(out_path, [c.to_dict() for c in claims])
-    return claims
+def extract_claims_task(report_path: Path, out_path: Path) -> tuple[str, list[Any]]:
+    """Claims from the report text; writes ``claims.json``; returns (document text, claims)."""
+    claims_from_file = require("pipeline.claims.run", "claims_from_file")
+    write_claims = require("pipeline.io.run_store", "write_claims")
+    doc, claims = claims_from_file(report_path)
+    write_claims(out_path, claims)
+    return str(doc.text), list(claims)
 
 
 @task(name="link-claims", cache_policy=NO_CACHE, persist_result=False)
-def link_claims_task(claims: Sequence[Any], run_dir: Path, report_path: Path) -> Any:
-    """Link claims to the run's evidence; writes ``evidence.json`` (the ledger)."""
+def link_claims_task(
+    claims: Sequence[Any], run_dir: Path, report_path: Path, *, tolerance_days: int = 1
+) -> tuple[list[Any], str]:
+    """Link claims to the run's evidence; write ``evidence.json``; return (links, timestamp)."""
+    from datetime import UTC, datetime
+
     load_run = require("pipeline.io.run_store", "load_run")
+    write_evidence = require("pipeline.io.run_store", "write_evidence")
     link = require("pipeline.claims", "link_claims")
-    write_ledger = first_available(
-        ("pipeline.claims", "write_ledger"), ("pipeline.io.run_store", "write_ledger")
+    build_ledger = require("pipeline.claims.ledger", "build_ledger")
+    run = load_run(run_dir)
+    links = list(link(list(claims), run, tolerance_days=tolerance_days))
+    ledger = build_ledger(
+        list(claims),
+        links,
+        generated_at=datetime.now(UTC),
+        extra={"document": Path(report_path).name, "tolerance_days": tolerance_days},
     )
-    run_data = load_run(run_dir)
-    links = link(list(claims), run_data)
-    write_ledger(run_dir / "evidence.json", links, claims=list(claims), report=report_path)
-    return links
+    write_evidence(run_dir / "evidence.json", ledger)
+    return links, str(ledger["generated_at"])
 
 
 @task(name="render-report", cache_policy=NO_CACHE, persist_result=False)
-def render_report_task(run_dir: Path) -> Path:
+def render_report_task(
+    claims: Sequence[Any],
+    links: Sequence[Any],
+    run_dir: Path,
+    *,
+    document_text: str | None,
+    generated_at: str,
+    title: str,
+) -> Path:
     """Render the self-contained ``report.html`` of the run folder."""
-    render = first_available(
-        ("pipeline.report", "write_report"), ("pipeline.report", "render_report")
+    from pipeline import PIPELINE_VERSION
+    from pipeline.io.atomic import write_text_atomic
+
+    load_run = require("pipeline.io.run_store", "load_run")
+    render = require("pipeline.report.build", "render_run_report")
+    page = render(
+        list(claims),
+        list(links),
+        load_run(run_dir),
+        document_text=document_text,
+        generated_at=generated_at,
+        pipeline_version=PIPELINE_VERSION,
+        title=title,
     )
-    out = render(run_dir)
-    return Path(out) if out else run_dir / "report.html"
+    return write_text_atomic(run_dir / "report.html", page)
 
 
 def read_json(path: Path) -> Any:

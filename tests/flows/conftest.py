@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import rasterio.shutil  # noqa: F401 - write_cog uses rasterio.shutil without importing it
+import pytest
 from affine import Affine
 from rasterio.warp import transform as warp_transform
 
@@ -58,3 +59,34 @@ def make_tiles(
         )
         paths.append(path)
     return paths
+
+
+@pytest.fixture(scope="session")
+def small_tiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder with three dated tiles of Tartus (built once per session)."""
+    folder = tmp_path_factory.mktemp("tiles")
+    make_tiles(folder, n=3)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def flow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Result store shared by every Prefect test of the session (one sqlite database)."""
+    return tmp_path_factory.mktemp("flow-store")
+
+
+@pytest.fixture(scope="session")
+def prefect_api(flow_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One temporary Prefect server for the session, with settings applied as the CLI does."""
+    from flows.runtime import prefect_runtime
+    from pipeline.config import RunConfig
+
+    cfg = RunConfig.from_env({}, source=tmp_path_factory.getbasetemp(), store=flow_store)
+    with prefect_runtime(cfg) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def tile_factory() -> object:
+    """:func:`make_tiles`, for tests that need their own tiles."""
+    return make_tiles

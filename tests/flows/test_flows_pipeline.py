@@ -1,0 +1,142 @@
+"""Real Prefect runs of ``site_watch`` on small tiles built here (one temporary server per module).
+
+Known answers: three tiles of one site give two change pairs and three
+detection tasks; a second run with the same inputs is served from the cache
+(and still writes every output file into the new run folder); a changed change
+parameter recomputes the change pairs but not the detections.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.config import RunConfig
+
+pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def store(flow_store: Path) -> Path:
+    return flow_store
+
+
+@pytest.fixture(scope="module")
+def runtime(prefect_api: str) -> str:
+    return prefect_api
+
+
+@pytest.fixture(scope="module")
+def pipeline_tiles(tmp_path_factory: pytest.TempPathFactory, tile_factory: Any) -> Path:
+    """Tiles of this module only (seed 1), so its cache counts do not depend on test order."""
+    folder = tmp_path_factory.mktemp("pipeline-tiles")
+    tile_factory(folder, n=3, seed=1)
+    return folder
+
+
+def _cfg(pipeline_tiles: Path, store: Path, out: Path, **kw: object) -> RunConfig:
+    return RunConfig.from_env({}, source=pipeline_tiles, store=store, out=out, **kw)
+
+
+def _outputs(run: Path) -> set[str]:
+    return {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def first_and_second(
+    runtime: str, pipeline_tiles: Path, store: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple:
+    from flows.site_watch import site_watch
+
+    runs = tmp_path_factory.mktemp("runs")
+    r1 = site_watch(_cfg(pipeline_tiles, store, runs / "one"))
+    r2 = site_watch(_cfg(pipeline_tiles, store, runs / "two"))
+    return r1, r2
+
+
+def test_first_run_writes_the_run_folder(first_and_second: tuple) -> None:
+    r1, _ = first_and_second
+    run = Path(r1.run_dir)
+    assert r1.stage("ingest").counts["tiles"] == 3
+    tiles = json.loads((run / "tiles.json").read_text())
+    assert len(tiles["tiles"]) == 3 and tiles["rejected"] == []
+    meta = json.loads((run / "run.json").read_text())
+    assert [s["name"] for s in meta["stages"]] == ["ingest", "change", "detect", "annotate", "link"]
+    for s in meta["stages"]:
+        assert s["status"] in ("completed", "skipped")
+        if s["status"] == "skipped":
+            assert s["reason"], s
+    # no leftovers of the temporary run folder
+    assert not [p for p in run.parent.iterdir() if p.name.startswith(".one.")]
+    change = r1.stage("change")
+    if change.status == "completed":
+        assert change.tasks == 2 and change.cached == 0
+        pairs = sorted((run / "changes" / "tartus").iterdir())
+        assert len(pairs) == 2
+        for p in pairs:
+            assert (p / "regions.json").is_file() and (p / "score.tif").is_file()
+    detect = r1.stage("detect")
+    if detect.status == "completed":
+        assert detect.tasks == 3 and detect.cached == 0
+        assert len(list((run / "detections").glob("*.json"))) == 3
+
+
+def test_second_run_is_served_from_cache_with_same_files(first_and_second: tuple) -> None:
+    r1, r2 = first_and_second
+    for name in ("change", "detect"):
+        s1, s2 = r1.stage(name), r2.stage(name)
+        assert s2.status == s1.status
+        if s2.status == "completed":
+            assert s2.cached == s2.tasks > 0, s2
+    one, two = Path(r1.run_dir), Path(r2.run_dir)
+    assert _outputs(one) == _outputs(two)
+    for rel in _outputs(one):
+        if rel.endswith("regions.json") or rel.startswith("detections/"):
+            assert (one / rel).read_bytes() == (two / rel).read_bytes(), rel
+
+
+def test_changed_parameter_recomputes_change_only(
+    first_and_second: tuple, pipeline_tiles: Path, store: Path, tmp_path: Path
+) -> None:
+    from flows.site_watch import site_watch
+
+    r1, _ = first_and_second
+    if r1.stage("change").status != "completed":
+        pytest.skip(f"change stage skipped: {r1.stage('change').reason}")
+    r3 = site_watch(_cfg(pipeline_tiles, store, tmp_path / "three", change_params={"open_px": 2}))
+    assert r3.stage("change").cached == 0 and r3.stage("change").tasks == 2
+    if r3.stage("detect").status == "completed":
+        assert r3.stage("detect").cached == 3
+
+
+def test_deleted_artifacts_are_recomputed(
+    first_and_second: tuple, pipeline_tiles: Path, store: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from flows.site_watch import site_watch
+
+    r1, _ = first_and_second
+    if r1.stage("detect").status != "completed":
+        pytest.skip("detect stage skipped")
+    shutil.rmtree(store / "artifacts" / "detect")
+    r4 = site_watch(_cfg(pipeline_tiles, store, tmp_path / "four"))
+    assert r4.stage("detect").cached == 0
+    assert len(list((tmp_path / "four" / "detections").glob("*.json"))) == 3
+
+
+def test_failed_run_keeps_previous_run_folder(
+    runtime: str, pipeline_tiles: Path, store: Path, tmp_path: Path
+) -> None:
+    from flows.site_watch import site_watch
+
+    out = tmp_path / "kept"
+    out.mkdir()
+    (out / "marker.txt").write_text("previous run")
+    with pytest.raises(Exception, match="unknown change method|method"):
+        site_watch(_cfg(pipeline_tiles, store, out, change_method="no-such-method"))
+    assert (out / "marker.txt").read_text() == "previous run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]

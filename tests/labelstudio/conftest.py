@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -65,23 +68,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=15)
 
 
-@pytest.fixture(scope="session")
-def ls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LSServer]:
-    """Start ``.venv-ls/bin/label-studio`` on a free loopback port; stop it at session end."""
-    binary = Path(os.environ.get("SITEWATCH_LABEL_STUDIO_BIN", str(LS_BIN)))
-    if not binary.is_file():
-        msg = f"Label Studio server not installed at {binary}; run scripts/setup_labelstudio.sh"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    base = tmp_path_factory.mktemp("labelstudio")
-    data_dir, root = base / "data", base / "root"
-    data_dir.mkdir()
-    root.mkdir()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    token = secrets.token_hex(20)
-    user, password = "analyst@sitewatch.test", secrets.token_urlsafe(12)
+def _server_env(data_dir: Path, root: Path) -> dict[str, str]:
     env = {
         **os.environ,
         "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
@@ -93,27 +80,99 @@ def ls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LSServer]:
     }
     env.pop("LABEL_STUDIO_URL", None)
     env.pop("LABEL_STUDIO_API_KEY", None)
-    log = base / "server.log"
+    return env
+
+
+def _start(
+    binary: Path, data_dir: Path, root: Path, creds: dict[str, str], log: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the server on a free port and wait for /health; returns (process, url)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
     cmd = [
         str(binary), "start", "--data-dir", str(data_dir), "--internal-host", "127.0.0.1",
-        "--port", str(port), "--no-browser", "--username", user, "--password", password,
-        "--user-token", token, "--enable-legacy-api-token",
+        "--port", str(port), "--no-browser", "--username", creds["username"],
+        "--password", creds["password"], "--user-token", creds["token"],
+        "--enable-legacy-api-token",
     ]  # fmt: skip
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            cmd, cwd=base, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            cwd=data_dir.parent,
+            env=_server_env(data_dir, root),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not _healthy(url):
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:]
+            pytest.fail(f"label-studio exited with {proc.returncode}:\n{tail}")
+        if time.monotonic() > deadline:
+            _stop(proc)
+            pytest.fail(f"label-studio not healthy after {START_TIMEOUT_S} s; log {log}")
+        time.sleep(0.5)
+    return proc, url
+
+
+def _template(binary: Path, scratch: Path) -> Path:
+    """A migrated, empty data dir cached per server install (first start ~1-2 min, then ~10 s).
+
+    Kept under ``$XDG_CACHE_HOME/sitewatch`` (default ``~/.cache/sitewatch``) with the
+    test-only credentials of its one user in ``creds.json``.
+    """
+    pin = binary.parent.parent / ".sitewatch-pin"
+    key_src = f"{binary.resolve()}|{pin.read_text() if pin.is_file() else binary.stat().st_mtime}"
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sitewatch"
+    template = cache / f"labelstudio-template-{key}"
+    if (template / "creds.json").is_file():
+        return template
+    build = scratch / "template"
+    (build / "data").mkdir(parents=True)
+    creds = {
+        "username": "analyst@sitewatch.test",
+        "password": secrets.token_urlsafe(12),
+        "token": secrets.token_hex(20),
+    }
+    proc, _ = _start(binary, build / "data", build, creds, scratch / "template.log")
+    _stop(proc)
+    (build / "creds.json").write_text(json.dumps(creds))
+    cache.mkdir(parents=True, exist_ok=True)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _healthy(url):
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"label-studio exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(f"label-studio not healthy after {START_TIMEOUT_S} s; log {log}")
-            time.sleep(0.5)
-        yield LSServer(url, token, user, password, root, log, proc.pid)
+        os.replace(build, template)  # atomic; a concurrent session may have won the race
+    except OSError:
+        if not (template / "creds.json").is_file():
+            raise
+    return template
+
+
+@pytest.fixture(scope="session")
+def ls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LSServer]:
+    """Start ``.venv-ls/bin/label-studio`` on a free loopback port; stop it at session end.
+
+    The data dir is a copy of a cached, already-migrated template, so a session
+    pays the ~1-2 min first-start migration only once per server install.
+    """
+    binary = Path(os.environ.get("SITEWATCH_LABEL_STUDIO_BIN", str(LS_BIN)))
+    if not binary.is_file():
+        msg = f"Label Studio server not installed at {binary}; run scripts/setup_labelstudio.sh"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    base = tmp_path_factory.mktemp("labelstudio")
+    template = _template(binary, base)
+    creds = json.loads((template / "creds.json").read_text())
+    data_dir, root = base / "data", base / "root"
+    shutil.copytree(template / "data", data_dir)
+    root.mkdir()
+    log = base / "server.log"
+    proc, url = _start(binary, data_dir, root, creds, log)
+    try:
+        yield LSServer(
+            url, creds["token"], creds["username"], creds["password"], root, log, proc.pid
+        )
     finally:
         _stop(proc)
 

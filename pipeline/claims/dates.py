@@ -106,7 +106,15 @@ def month_names() -> dict[str, int]:
 
 @lru_cache(maxsize=1)
 def _patterns() -> dict[str, re.Pattern[str]]:
-    mon = "|".join(sorted((re.escape(m) for m in month_names()), key=len, reverse=True))
+    # month names grouped by first letter behind a lookahead: the engine tries only
+    # the names that can start at a position (hundreds of names over 12 languages)
+    by_first: dict[str, list[str]] = {}
+    for name in sorted(month_names(), key=len, reverse=True):
+        by_first.setdefault(name[0], []).append(re.escape(name))
+    mon = "|".join(
+        f"(?=[{re.escape(k)}{re.escape(k.upper())}])(?:{'|'.join(v)})"
+        for k, v in sorted(by_first.items())
+    )
     M = rf"(?P<mon>{mon})\.?"
     M2 = rf"(?P<mon2>{mon})\.?"
     D = r"(?P<d1>\d{1,2})(?:st|nd|rd|th|er|e|\.)?"

@@ -75,7 +75,8 @@ def _fold(text: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _alias_patterns(registry: SiteRegistry) -> tuple[tuple[re.Pattern[str], str], ...]:
+def _alias_regex(registry: SiteRegistry) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    """One case-insensitive alternation over all registry names (longest first)."""
     pairs: list[tuple[str, str]] = []
     for s in registry:
         for nm in (s.name, *s.aliases):
@@ -83,7 +84,9 @@ def _alias_patterns(registry: SiteRegistry) -> tuple[tuple[re.Pattern[str], str]
             if words:
                 pairs.append((r"[\s\-'\u2019]*".join(re.escape(w) for w in words), s.id))
     pairs.sort(key=lambda p: -len(p[0]))
-    return tuple((re.compile(rf"(?<![\w\-]){p}(?![\w])", re.IGNORECASE), sid) for p, sid in pairs)
+    alts = "|".join(f"(?P<s{i}>{p})" for i, (p, _) in enumerate(pairs))
+    rx = re.compile(rf"(?<![\w\-])(?:{alts})(?![\w])", re.IGNORECASE)
+    return rx, tuple(sid for _, sid in pairs)
 
 
 @lru_cache(maxsize=1)
@@ -128,13 +131,11 @@ def find_sites(sentence: str, registry: SiteRegistry) -> list[tuple[int, Site]]:
     folded = _fold(sentence)
     found: dict[str, tuple[int, Site]] = {}
     taken: list[tuple[int, int]] = []
-    for rx, sid in _alias_patterns(registry):
-        for m in rx.finditer(folded):
-            if any(m.start() < e and s < m.end() for s, e in taken):
-                continue
-            taken.append((m.start(), m.end()))
-            if sid not in found:
-                found[sid] = (m.start(), registry.get(sid))
+    rx, ids = _alias_regex(registry)
+    for m in rx.finditer(folded):
+        sid = ids[int(str(m.lastgroup)[1:])]
+        if sid not in found:
+            found[sid] = (m.start(), registry.get(sid))
     words = re.findall(r"[A-Za-z]{2,}", sentence)
     shouting = bool(words) and sum(w.isupper() for w in words) > len(words) / 2
     for m in re.finditer(r"(?<![\w\-])([A-Z]{2}[A-Z0-9]{2})(?![\w\-])", sentence):

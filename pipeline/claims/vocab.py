@@ -203,11 +203,20 @@ def _type_regex() -> tuple[re.Pattern[str], tuple[tuple[str, bool], ...]]:
                 pat = r"\s+".join(re.escape(w) for w in nm.split())
             entries.append((pat, t.name, ambiguous))
     entries.sort(key=lambda e: -len(e[0]))
-    alts = [
-        f"(?P<t{i}>{pat})" if amb else f"(?P<t{i}>(?i:{pat}))"
-        for i, (pat, _, amb) in enumerate(entries)
+    # group alternatives by first character behind a one-character lookahead, so the
+    # engine tries only the few names that can start at each position
+    by_first: dict[str, list[str]] = {}
+    for i, (pat, _, amb) in enumerate(entries):
+        first = pat.lstrip("\\")[0].lower()
+        alt = f"(?P<t{i}>{pat})" if amb else f"(?P<t{i}>(?i:{pat}))"
+        by_first.setdefault(first, []).append(alt)
+    groups = [
+        f"(?=[{re.escape(k)}{re.escape(k.upper())}])(?:{'|'.join(v)})"
+        for k, v in sorted(by_first.items())
     ]
-    rx = re.compile(r"(?<![\w\-])(?:" + "|".join(alts) + r")(?P<pl>(?i:s|es|'s|\u2019s))?(?![\w])")
+    rx = re.compile(
+        r"(?<![\w\-])(?:" + "|".join(groups) + r")(?P<pl>(?i:s|es|'s|\u2019s))?(?![\w])"
+    )
     return rx, tuple((cls, amb) for _, cls, amb in entries)
 
 

@@ -25,7 +25,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
 
     @app.command("claims")
     def claims_cmd(
-        file: Annotated[Path, typer.Argument(help="Report text: .txt, .md or .html (max 5 MiB).")],
+        file: Annotated[Path, typer.Argument(help="Report text: .txt, .md or .html (max 2 MiB).")],
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the claims as a JSON array.")
         ] = False,

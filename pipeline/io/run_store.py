@@ -28,9 +28,10 @@ import numpy as np
 from pipeline.errors import DocumentError, RunFolderError, TileReadError
 from pipeline.model import ChangeRegion, Claim, Detection, ObjectChange, Tile
 
-#: how much of a document file is read before refusing it (bytes); see
-#: :data:`pipeline.claims.text.MAX_DOCUMENT_BYTES`
-_READ_CAP = 5 * 1024 * 1024
+#: bytes of a report file read before refusing it; equals
+#: :data:`pipeline.claims.text.MAX_DOCUMENT_BYTES` (tested)
+READ_CAP_BYTES = 2 * 1024 * 1024
+_READ_CAP = READ_CAP_BYTES
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def _chip_windows(chips_dir: Path) -> tuple[tuple[str, tuple[int, int, int, int]
 
 
 def read_document(path: str | os.PathLike[str]) -> bytes:
-    """Bytes of a report file; refuses files over 5 MiB with :class:`DocumentError`."""
+    """Bytes of a report file; refuses files over 2 MiB with :class:`DocumentError`."""
     p = Path(path)
     try:
         size = p.stat().st_size

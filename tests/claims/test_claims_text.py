@@ -96,6 +96,12 @@ def test_oversize_text_is_refused_quickly(tmp_path):
     assert time.perf_counter() - t0 < 5
 
 
+def test_read_cap_matches_document_limit():
+    from pipeline.io.run_store import READ_CAP_BYTES
+
+    assert READ_CAP_BYTES == MAX_DOCUMENT_BYTES
+
+
 def test_text_without_dates_or_sites_is_handled():
     doc = decode_document(b"Several aircraft were parked on an apron somewhere.", name="n.txt")
     (c,) = extract_claims(doc)

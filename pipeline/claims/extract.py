@@ -130,7 +130,6 @@ def find_sites(sentence: str, registry: SiteRegistry) -> list[tuple[int, Site]]:
     """
     folded = _fold(sentence)
     found: dict[str, tuple[int, Site]] = {}
-    taken: list[tuple[int, int]] = []
     rx, ids = _alias_regex(registry)
     for m in rx.finditer(folded):
         sid = ids[int(str(m.lastgroup)[1:])]

@@ -213,7 +213,7 @@ def _year_for(m: int, d: int, *, default_year: int | None, reference: date | Non
     if default_year is None and reference is None:
         return None
     y = default_year if default_year is not None else reference.year  # type: ignore[union-attr]
-    if reference is not None and default_year is None:
+    if reference is not None and y == reference.year:
         cand = _mk(y, m, min(d, 28))
         if cand is not None and cand > reference + timedelta(days=31):
             y -= 1

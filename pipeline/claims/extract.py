@@ -221,7 +221,7 @@ _VAGUE = {
     "some": (1, None),
 }
 _NUMWORD = (
-    r"\d{1,3}|(?:twenty|thirty|forty|fifty)[\s\-](?:one|two|three|four|five|six|seven|eight|nine)|a\s+single|single|a\s+pair\s+of|a\s+couple\s+of|a\s+dozen|dozens\s+of|a\s+few|"
+    r"\d{1,3}\s?[x\u00d7]|\d{1,3}|(?:twenty|thirty|forty|fifty)[\s\-](?:one|two|three|four|five|six|seven|eight|nine)|a\s+single|single|a\s+pair\s+of|a\s+couple\s+of|a\s+dozen|dozens\s+of|a\s+few|"
     r"a\s+number\s+of|zero|none|no|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
     r"twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|"
     r"fifty|both|several|few|multiple|many|numerous|some|an|a"
@@ -232,7 +232,7 @@ _QUAL = (
     r"fewer\s+than|less\s+than|under|about|around|approximately|approx\.|roughly|some|"
     r"nearly|almost|an\s+estimated|estimated|exactly|only|just|as\s+many\s+as"
 )
-_ADJ = r"(?:(?!(?:and|or|with|at|on|in|near|were|was|is|are)\b)[A-Za-z][\w\-]*,?\s+){0,3}?"
+_ADJ = r"(?:(?!(?:and|or|with|at|on|in|near|were|was|is|are)\b)[A-Za-z][\w\-/]*,?\s+){0,3}?"
 _COUNT_BEFORE = re.compile(
     rf"(?:(?P<between>between)\s+(?P<lo>{_NUMWORD})\s+(?:and|to|-)\s+(?P<hi>{_NUMWORD})|"
     rf"(?:(?P<q>{_QUAL})\s+)?(?P<n>{_NUMWORD})(?P<ormore>\s+or\s+(?:more|fewer|less))?)"
@@ -250,7 +250,7 @@ _DELTA = re.compile(
 
 
 def _num_value(word: str) -> int | None:
-    w = re.sub(r"\s+", " ", word.strip().lower())
+    w = re.sub(r"(?<=\d)\s?[x\u00d7]$", "", re.sub(r"\s+", " ", word.strip().lower()))
     if w.isdigit():
         return int(w)
     tens = re.fullmatch(r"(twenty|thirty|forty|fifty)[\s\-](\w+)", w)
@@ -264,7 +264,7 @@ def count_range(
     qualifier: str | None, word: str, *, or_more: str | None = None
 ) -> tuple[int | None, int | None]:
     """Count range ``(min, max)`` for a number word and qualifier (None = unbounded)."""
-    w = re.sub(r"\s+", " ", word.strip().lower())
+    w = re.sub(r"(?<=\d)\s?[x\u00d7]$", "", re.sub(r"\s+", " ", word.strip().lower()))
     if w in _VAGUE and not qualifier:
         return _VAGUE[w]
     n = _num_value(w)
@@ -362,7 +362,7 @@ _EVENTS: tuple[tuple[Event, re.Pattern[str]], ...] = (
     (
         "decrease",
         re.compile(
-            r"\b(?:decreas\w+|fell|fallen|dropped|declin\w+|reduc\w+|fewer\s+than\s+(?:the\s+)?"
+            r"\b(?:decreas\w+|fell|fallen|drop|drops|dropped|declin\w+|reduc\w+|fewer\s+than\s+(?:the\s+)?"
             r"(?:week|day|month|before|previous|earlier)|thinned|down\s+from|drawdown|draw-down|"
             r"halved)\b",
             re.IGNORECASE,
@@ -421,7 +421,15 @@ def classify_event(sentence: str, objects: list[ClaimObject], *, has_delta: bool
     """
     if objects and all(o.count_max == 0 for o in objects):
         return "absence"
-    if _ABSENCE.search(sentence) and not re.search(r"\bno\s+longer\b", sentence, re.IGNORECASE):
+    stated_positive = any(
+        (o.count_min or 0) > 1 or (o.count_min == o.count_max and (o.count_min or 0) >= 1)
+        for o in objects
+    )
+    if (
+        _ABSENCE.search(sentence)
+        and not stated_positive  # "largely empty, with just one frigate" is a count
+        and not re.search(r"\bno\s+longer\b", sentence, re.IGNORECASE)
+    ):
         return "absence"
     for ev, rx in _EVENTS:
         if rx.search(sentence):
@@ -641,6 +649,15 @@ def extract_claims(doc: Document, *, options: ExtractOptions | None = None) -> l
                 before = int(obj_extra["count_before"])  # type: ignore[call-overload]
                 now = objects[0].count_min or 0
                 event = "increase" if now > before else "decrease" if now < before else event
+            if (
+                event in ("increase", "decrease")
+                and window is not None
+                and len({(m.first, m.last) for m in mentions}) == 1
+                and last_date_before is not None
+            ):
+                # a trend compares two times; with one date stated, the other is the
+                # previous date in the text ("Compared with 20 February, ... doubled")
+                window = (min(window[0], last_date_before), max(window[1], last_date_before))
             if (
                 window is None
                 and objects

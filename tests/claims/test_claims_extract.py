@@ -204,3 +204,23 @@ def test_two_sites_without_objects_stay_one_claim(sample_tiles):
     _, claims = claims_from_file(sample_tiles / "report.md")
     ops = [c for c in claims if "remained operational" in c.sentence]
     assert len(ops) == 1 and ops[0].extra["sites"] == ["khmeimim", "tartus"]
+
+
+def test_multiplier_counts_and_empty_with_count():
+    s = (
+        b"On 28 February 2025 imagery shows 3x Su-24 at Al-Jufra. "
+        b"On 1 March 2025 the Tartus pier was largely empty, with just one frigate alongside."
+    )
+    a, b = extract_claims(decode_document(s, name="s.txt"))
+    assert (a.objects[0].cls, a.objects[0].count_min, a.objects[0].count_max) == ("Su-24", 3, 3)
+    assert b.event == "presence" and (b.objects[0].count_min, b.objects[0].count_max) == (1, 1)
+
+
+def test_trend_window_spans_previous_date_and_year_rolls_back():
+    s = (
+        b"Published 15 January 2025.\n\nOn 10 January 2025 one frigate was at Tartus. "
+        b"That was a sharp drop from late December, when at least four warships were there."
+    )
+    claims = [c for c in extract_claims(decode_document(s, name="s.txt")) if c.checkable]
+    assert claims[-1].event == "decrease"
+    assert claims[-1].window == (date(2024, 12, 21), date(2025, 1, 10))

@@ -6,7 +6,7 @@ Image model (per band, all in relative radiance before scaling to DN)::
     objects   = reflectance(part) * (sin(elev) + diffuse)         (drawn over ground)
     cloud     = ground * (1 - 0.75 * cloud_shadow); mix toward white by cloud opacity
     haze      = (1 - haze) * signal + haze * path_radiance(band)
-    DN        = dark(band) + 2300 * gain * signal, blurred by a 0.45 px Gaussian PSF,
+    DN        = dark(band) + 2300 * gain * signal, blurred by a Gaussian PSF (0.45 px default),
                 plus Gaussian noise (sigma = noise_dn * sqrt(1 + DN / 1200)), clipped to 0..2047
 
 Bands are red, green, blue and (when 4) near-infrared, uint16 with 11-bit range.
@@ -98,9 +98,13 @@ _SURFACE_MATERIAL = {
     "runway": "asphalt",
     "taxiway": "concrete",
     "apron": "concrete",
+    "hardstand": "asphalt",
     "quay": "concrete",
     "building": "roof",
+    "container": "roof",
 }
+#: Paint of shipping containers / ground equipment (chosen per box, stable across dates).
+_CONTAINER_PAINTS = ("roof_rust", "hatch", "olive", "pickup_white", "deck_red", "tan")
 
 
 # --------------------------------------------------------------------------- results
@@ -428,6 +432,9 @@ def _ground(
         mat = _SURFACE_MATERIAL[s.kind]
         if s.kind == "building" and stable_int(gs, "roof", i) % 3 == 0:
             mat = "roof_rust"
+        elif s.kind == "container":
+            key = stable_int("container", round(s.cx, 2), round(s.cy, 2))
+            mat = _CONTAINER_PAINTS[key % len(_CONTAINER_PAINTS)]
         base = _mat(mat, nb)[:, None, None] * np.ones((1, r1 - r0, c1 - c0), np.float32)
         # local frame: u along the heading, v to the right, metres
         h = math.radians(s.heading_deg)
@@ -437,7 +444,7 @@ def _ground(
         v = dx * math.cos(h) - dy * math.sin(h)
         if s.kind == "water":
             base *= 0.85 + 0.3 * fine[win]
-        elif s.kind in ("apron", "taxiway", "quay", "yard", "runway", "road"):
+        elif s.kind in ("apron", "hardstand", "taxiway", "quay", "yard", "runway", "road"):
             base *= 0.9 + 0.2 * mid[win]
             base *= 1.0 - 0.22 * np.clip((stain[win] - 0.6) * 5.0, 0.0, 1.0)
         if s.panel_m > 0:
@@ -603,7 +610,8 @@ def render_scene(spec: SceneSpec, seed: int) -> SynthTile:
     dn = _DARK[:nb, None, None] + np.float32(_DN_SCALE * spec.gain) * rad
     del rad
     for b in range(nb):
-        dn[b] = gaussian_filter(dn[b], sigma=0.45, mode="nearest")
+        if spec.psf_sigma_px > 0:
+            dn[b] = gaussian_filter(dn[b], sigma=spec.psf_sigma_px, mode="nearest")
     rng = np.random.default_rng(
         np.random.SeedSequence([int(seed) & 0xFFFFFFFF, stable_int(spec.stem, "noise")])
     )

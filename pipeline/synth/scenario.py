@@ -159,6 +159,7 @@ def _spec(
     vegetation: float,
     clouds: Sequence[CloudSpec] = (),
     centre_xy: tuple[float, float] | None = None,
+    psf_sigma_px: float = 0.45,
 ) -> SceneSpec:
     az, el = solar_position(when, site.lon, site.lat)
     n = max(16, int(round(extent_m / gsd_m)))
@@ -180,7 +181,23 @@ def _spec(
         ground_seed=stable_int(seed, "ground", site.id),
         vegetation=vegetation,
         centre_xy=centre_xy,
+        psf_sigma_px=psf_sigma_px,
     )
+
+
+def _containers(
+    f: Frame, s0: float, t0: float, n: int, *, along: bool = True, length: float = 12.2
+) -> list[Surface]:
+    """A tidy row of ``n`` containers (2.6 m high) starting at frame ``(s0, t0)``."""
+    out = []
+    for k in range(n):
+        if along:
+            s = s0 + k * (length + 0.6)
+            out.append(f.surface("container", s, s + length, t0, t0 + 2.44, height_m=2.6))
+        else:
+            t = t0 + k * 3.0
+            out.append(f.surface("container", s0, s0 + length, t, t + 2.44, height_m=2.6))
+    return out
 
 
 def _utc(y: int, mo: int, d: int, h: int, mi: int) -> datetime:
@@ -205,7 +222,8 @@ def _khmeimim(site: Site, *, gsd_m: float, seed: int) -> list[SceneSpec]:
             (180.0, 262.0, 172.0, 198.0, 7.0),
         ),
         road_t=235.0,
-    )
+    ) + tuple(_containers(f, -100.0, 150.0, 4) + _containers(f, 150.0, 142.0, 5, along=False,
+                                                             length=6.1))  # fmt: skip
     open_ = {"nose_cone": "open"}
     closed = {"nose_cone": "closed"}
     base = {
@@ -271,6 +289,9 @@ def _tartus(site: Site, *, gsd_m: float, seed: int) -> list[SceneSpec]:
         f.surface("building", -150.0, -90.0, 150.0, 185.0, height_m=9.0),
         f.surface("building", -60.0, -30.0, 20.0, 70.0, height_m=7.0),
         f.surface("building", 170.0, 230.0, 30.0, 90.0, height_m=15.0),
+        *_containers(f, -190.0, 130.0, 8, along=False),
+        *_containers(f, -170.0, 100.0, 6, along=False, length=6.1),
+        *_containers(f, 20.0, 140.0, 3),
     )
     ship1 = f.obj("tartus-ship-1", "landing ship", -28.5, -150.0, 270.0)
     ship2 = f.obj("tartus-ship-2", "cargo ship", 31.0, -160.0, 270.0)
@@ -303,7 +324,7 @@ def _al_khadim(site: Site, *, gsd_m: float, seed: int) -> list[SceneSpec]:
             (90.0, 130.0, 145.0, 170.0, 5.0),
         ),
         road_t=205.0,
-    )
+    ) + tuple(_containers(f, 40.0, 118.0, 3, length=6.1))
     d1 = [
         f.obj("al-khadim-an26-1", "An-26", -150.0, 60.0, 90.0),
         f.obj("al-khadim-mi8-1", "Mi-8", 180.0, 35.0, 30.0),
@@ -506,9 +527,29 @@ def random_scenario(
         road_t=apron[3] + 75.0,
         reach_m=4.0 * extent,
     )
+    extras: list[Surface] = []
+    if rng.random() < 0.5:  # an asphalt hardstand over part of the apron
+        h0 = float(rng.uniform(apron[0], (apron[0] + apron[1]) / 2))
+        extras.append(f.surface("hardstand", h0, h0 + (apron[1] - apron[0]) * 0.4,
+                                apron[2] + 5.0, apron[3] - 5.0))  # fmt: skip
+    taken: list[Polygon] = []
+    # distractors: containers between apron and buildings, ground equipment on the apron
+    for _ in range(int(rng.integers(3, 13))):
+        cl = float(rng.choice([6.1, 12.2]))
+        cs = float(rng.uniform(apron[0], apron[1] - cl))
+        ct = float(rng.uniform(apron[3] + 3.0, apron[3] + 12.0))
+        extras.append(f.surface("container", cs, cs + cl, ct, ct + 2.44, height_m=2.6))
+    for _ in range(int(rng.integers(0, 5))):
+        es = float(rng.uniform(apron[0] + 5, apron[1] - 10))
+        et = float(rng.uniform(apron[2] + 5, apron[3] - 10))
+        el, ew, eh = (float(v) for v in rng.uniform((2.5, 1.5, 1.2), (5.0, 2.5, 2.5)))
+        box = f.surface("container", es, es + el, et, et + ew, height_m=eh)
+        extras.append(box)
+        taken.append(Polygon(box.ring()).buffer(3.0))
+    surfaces = surfaces + tuple(extras)
     area = (apron[1] - apron[0]) * (apron[3] - apron[2])
     n0 = n_objects if n_objects is not None else int(np.clip(area / 2500.0, 6, 40))
-    taken: list[Polygon] = []
+    fixed = list(taken)
     objects: list[PlacedObject] = []
     counter = 0
     for _ in range(n0):
@@ -518,13 +559,14 @@ def random_scenario(
             objects.append(o)
     start = datetime(2023, 1, 1, tzinfo=UTC) + timedelta(days=int(rng.integers(0, 700)))
     veg = float(rng.uniform(0.0, 0.7))
+    psf = round(float(rng.uniform(0.35, 0.9)), 3)
     specs: list[SceneSpec] = []
     day = start
     for k in range(n_tiles):
         if k > 0:
             day = day + timedelta(days=int(rng.integers(1, 7)))
             kept: list[PlacedObject] = []
-            taken = []
+            taken = list(fixed)
             for o in objects:
                 if rng.random() < 0.25:
                     continue
@@ -573,6 +615,7 @@ def random_scenario(
                 vegetation=veg,
                 clouds=clouds,
                 centre_xy=(f.cx, f.cy),
+                psf_sigma_px=psf,
             )
         )
     return specs if bands == 4 else [replace(sp, bands=bands) for sp in specs]

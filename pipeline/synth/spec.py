@@ -33,8 +33,10 @@ SURFACE_KINDS = (
     "runway",
     "taxiway",
     "apron",
+    "hardstand",
     "quay",
     "building",
+    "container",
 )
 
 
@@ -260,6 +262,8 @@ class SceneSpec:
         Sensor name written to the tile's ``SENSOR`` tag.
     centre_xy : tuple of float or None
         Map centre of the tile; ``None`` means the site's true lon/lat.
+    psf_sigma_px : float
+        Standard deviation in pixels of the Gaussian point-spread function (optics blur).
     """
 
     site: Site
@@ -280,6 +284,7 @@ class SceneSpec:
     vegetation: float = 0.3
     sensor: str = "synthetic-pleiades"
     centre_xy: tuple[float, float] | None = None
+    psf_sigma_px: float = 0.45
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "acquired", utc(self.acquired))
@@ -298,6 +303,8 @@ class SceneSpec:
             raise ConfigError(
                 f"{where}: sun elevation {self.sun_elevation_deg:.1f} deg; the sun must be up"
             )
+        if not 0.0 <= self.psf_sigma_px <= 5.0:
+            raise ConfigError(f"{where}: psf_sigma_px {self.psf_sigma_px} outside [0, 5]")
         if not 0.0 <= self.haze <= 0.6:
             raise ConfigError(f"{where}: haze {self.haze} outside [0, 0.6]")
         ids = [o.object_id for o in self.objects]
@@ -335,6 +342,7 @@ class SceneSpec:
             "vegetation": self.vegetation,
             "sensor": self.sensor,
             "centre_xy": None if self.centre_xy is None else list(self.centre_xy),
+            "psf_sigma_px": self.psf_sigma_px,
         }
 
     @classmethod
@@ -360,4 +368,5 @@ class SceneSpec:
             vegetation=float(d.get("vegetation", 0.3)),
             sensor=d.get("sensor", "synthetic-pleiades"),
             centre_xy=None if c is None else (float(c[0]), float(c[1])),
+            psf_sigma_px=float(d.get("psf_sigma_px", 0.45)),
         )

@@ -299,7 +299,7 @@ class LabelStudioClient:
         )
         for s in existing:
             d = _dump(s)
-            if d.get("path") and folder.startswith(str(d["path"]).rstrip("/")):
+            if d.get("path") and Path(folder).is_relative_to(Path(str(d["path"]))):
                 return int(d["id"])
         s = self.call(
             f"create local storage {folder}",

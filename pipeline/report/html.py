@@ -224,21 +224,27 @@ def render_html(
         + "</p>",
     ]
     if document_text is not None:
-        spans = sorted(
-            (c for c in claims if 0 <= c.char_start < c.char_end <= len(document_text)),
-            key=lambda c: c.char_start,
-        )
+        rank = {"contradicts": 0, "supports": 1, "insufficient": 2, "uncheckable": 3}
+        groups: dict[tuple[int, int], list[Claim]] = {}
+        for c in claims:
+            if 0 <= c.char_start < c.char_end <= len(document_text):
+                groups.setdefault((c.char_start, c.char_end), []).append(c)
         out, pos = [], 0
-        for c in spans:
-            if c.char_start < pos:
+        for (a, b), cs in sorted(groups.items()):
+            if a < pos:
                 continue
+            # one sentence may carry several claims (one per site): show the most telling
+            c = min(cs, key=lambda x: rank[_status(x, by_id.get(x.id))])
             st = _status(c, by_id.get(c.id))
-            out.append(_e(document_text[pos : c.char_start]))
-            out.append(
-                f"<a href='#c-{_e(c.id)}'><mark class='{st}' title='{_e(st)}'>"
-                f"{_e(document_text[c.char_start : c.char_end])}</mark></a>"
+            tip = "; ".join(
+                f"{x.site.name if x.site else '-'}: {_status(x, by_id.get(x.id))}" for x in cs
             )
-            pos = c.char_end
+            out.append(_e(document_text[pos:a]))
+            out.append(
+                f"<a href='#c-{_e(c.id)}'><mark class='{st}' title='{_e(tip)}'>"
+                f"{_e(document_text[a:b])}</mark></a>"
+            )
+            pos = b
         out.append(_e(document_text[pos:]))
         parts.append("<h2>Report text</h2><div class='doc'>" + "".join(out) + "</div>")
     parts.append("<h2>Claims</h2>")

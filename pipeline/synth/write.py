@@ -18,6 +18,7 @@ deterministically, so regenerating gives byte-identical files.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import pystac
 
+from pipeline.errors import CatalogError
 from pipeline.io.atomic import sha256_file, write_json_atomic
 from pipeline.io.rasters import (
     TAG_ACQUIRED,
@@ -41,6 +43,7 @@ from pipeline.synth.render import (
     BAND_NAMES,
     UNKNOWN,
     SynthTile,
+    TruthObject,
     change_truth,
     render_scene,
 )
@@ -369,6 +372,42 @@ def generate(
         )
     )
     return paths
+
+
+def read_truth(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[TruthObject]]:
+    """Read a ``<stem>.truth.geojson`` back: the ``tile`` member and the truth objects.
+
+    Raises
+    ------
+    CatalogError
+        The file is not JSON or not a sitewatch truth FeatureCollection.
+    """
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+        if doc.get("type") != "FeatureCollection" or "tile" not in doc:
+            raise ValueError("not a FeatureCollection with a 'tile' member")
+        objs = []
+        for f in doc["features"]:
+            props = dict(f["properties"])
+            props["footprint_lonlat"] = f["geometry"]["coordinates"][0]
+            objs.append(TruthObject.from_dict(props))
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise CatalogError(f"{p}: not a readable sitewatch truth file ({exc})") from exc
+    return dict(doc["tile"]), objs
+
+
+def read_scenario(path: str | os.PathLike[str]) -> tuple[int, list[SceneSpec]]:
+    """Read ``scenario.json`` back: the seed and the scene specs that made a folder.
+
+    ``generate(specs, out, seed=seed)`` with the result reproduces the folder.
+    """
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+        return int(doc["seed"]), [SceneSpec.from_dict(d) for d in doc["scenes"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CatalogError(f"{p}: not a readable sitewatch scenario file ({exc})") from exc
 
 
 #: Files in a sample folder that the generator does not own.

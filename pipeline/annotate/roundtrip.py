@@ -424,7 +424,7 @@ def pull_annotations(
     project_id = client.find_project(project_title)
     if project_id is None:
         raise LabelStudioError(
-            f"no Label Studio project titled {project_title!r} at {client.settings.url}; "
+            f"Label Studio project {project_title!r} does not exist at {client.settings.url}; "
             "push first (sitewatch ls push)"
         )
     tasks = client.export_json(project_id)

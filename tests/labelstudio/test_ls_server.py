@@ -248,3 +248,9 @@ def test_change_review_push_and_verdict(ls_server: LSServer, tmp_path: Path) -> 
     report = pull_annotations(client, "change review", tmp_path / "exports")
     assert [(v.region_id, v.verdict) for v in report.verdicts] == [("chg-1", "real change")]
     assert report.verdicts[0].provenance.annotator == ls_server.username
+
+
+def test_pull_of_missing_project_says_so(ls_server: LSServer, tmp_path: Path) -> None:
+    with pytest.raises(LabelStudioError, match="does not exist"):
+        pull_annotations(_client(ls_server), "never pushed", tmp_path)
+    assert not list(tmp_path.iterdir())  # nothing half-written

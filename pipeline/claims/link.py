@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from pipeline.claims.vocab import class_matches
+from pipeline.claims.vocab import category_of, class_matches
 from pipeline.io.run_store import RunData
 from pipeline.model import (
     ChangeRegion,
@@ -201,8 +201,25 @@ class _Linker:
         self.tol = timedelta(days=tolerance_days)
         self.bracket = timedelta(days=bracket_days)
         self.by_tile: dict[str, list[Detection]] = {}
+        self.categories: set[str] = set()
         for d in run.detections:
             self.by_tile.setdefault(d.tile_id, []).append(d)
+            self.categories.update((d.category, category_of(d.cls)))
+
+    def covered(self, o: ClaimObject) -> bool:
+        """True when the run detected anything of the object's category at all.
+
+        A run with no vessel detections anywhere cannot contradict a vessel
+        claim: the detector may simply not look for vessels.
+        """
+        return category_of(o.cls) in self.categories
+
+    def _uncovered(self, o: ClaimObject) -> str:
+        cat = category_of(o.cls)
+        return (
+            f"no {cat} detections anywhere in this run (the detector may not cover "
+            f"{cat}s), so {_label(o)} cannot be counted"
+        )
 
     def site_tiles(self, site_id: str) -> list[Tile]:
         return sorted((t for t in self.run.tiles if t.site_id == site_id), key=lambda t: t.acquired)
@@ -241,6 +258,10 @@ class _Linker:
         for o in claim.objects:
             lo, hi = (0, 0) if absence else (o.count_min, o.count_max)
             attrs = _attrs(o)
+            if not self.covered(o):
+                verdicts.append("insufficient")
+                parts.append(self._uncovered(o))
+                continue
             best: tuple[int, Tile, list[Detection], list[Detection], int] | None = None
             ok_any = False
             unmeasured_block = False
@@ -330,7 +351,10 @@ class _Linker:
             delta = (na - nb) if kind == "arrived" else (nb - na)
             any_dets = bool(self.by_tile.get(b.id) or self.by_tile.get(a.id))
             period = f"between {b.id} ({b.date.isoformat()}) and {a.id} ({a.date.isoformat()})"
-            if ocs:
+            if not ocs and not self.covered(o):
+                verdicts.append("insufficient")
+                parts.append(self._uncovered(o))
+            elif ocs:
                 ok = len(ocs) >= need
                 verdicts.append("supports" if ok else "contradicts")
                 parts.append(
@@ -388,6 +412,14 @@ class _Linker:
         else:
             first, last = tiles[0], tiles[-1]
         o = claim.objects[0]
+        if not self.covered(o):
+            return EvidenceLink(
+                claim.id,
+                "insufficient",
+                self._uncovered(o)[:1].upper() + self._uncovered(o)[1:] + ".",
+                (),
+                {"tiles": [first.id, last.id]},
+            )
         cb, _, _ = self.count(first, o)
         ca, _, _ = self.count(last, o)
         nb, na = len(cb), len(ca)

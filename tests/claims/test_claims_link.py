@@ -88,9 +88,27 @@ def test_tolerance_days_widens_window(build):
 def test_absence_supports_and_contradicts(build):
     t = build.tile("al-jufra", D13)
     claim = build.claim("al-jufra", (D13, D13), "absence", [ClaimObject("helicopter", 0, 0)])
-    assert link_claims([claim], _run([t], [build.det(t, "Il-76", 10, 10)]))[0].verdict == "supports"
+    other = build.tile("al-jufra", date(2024, 12, 1))  # helicopters are detected elsewhere
+    covered = [build.det(t, "Il-76", 10, 10), build.det(other, "Mi-8", 10, 10)]
+    assert link_claims([claim], _run([t, other], covered))[0].verdict == "supports"
     lk = link_claims([claim], _run([t], [build.det(t, "Mi-8", 10, 10)]))[0]
     assert lk.verdict == "contradicts"
+
+
+def test_category_the_run_never_detects_is_insufficient_not_contradicted(build):
+    b, a = build.tile("tartus", date(2024, 12, 5)), build.tile("tartus", date(2024, 12, 12))
+    dets = [build.det(a, "Il-76", 10, 10)]  # the detector only ever reports aircraft
+    for ev, obj in (
+        ("presence", ClaimObject("vessel", 2, 2)),
+        ("absence", ClaimObject("vessel", 0, 0)),
+        ("increase", ClaimObject("vessel", 2, 2)),
+        ("arrival", ClaimObject("vessel", 1, None)),
+    ):
+        lk = link_claims(
+            [build.claim("tartus", (date(2024, 12, 5), date(2024, 12, 12)), ev, [obj])],
+            _run([b, a], dets),
+        )[0]
+        assert lk.verdict == "insufficient" and "o vessel detections" in lk.rationale, ev
 
 
 def test_class_hierarchy(build):

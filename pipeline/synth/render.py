@@ -235,7 +235,8 @@ def scene_grid(spec: SceneSpec) -> Grid:
     """North-up grid of the tile: site UTM CRS, ``gsd_m`` pixels, centred on the site.
 
     The upper-left corner is snapped to a multiple of the GSD so every date of a
-    site shares one pixel lattice.
+    site shares one pixel lattice; ``spec.grid_shift_px`` then moves the footprint
+    by whole pixels.
     """
     rows, cols = spec.size_px
     if spec.centre_xy is None:
@@ -245,8 +246,8 @@ def scene_grid(spec: SceneSpec) -> Grid:
     else:
         cx, cy = spec.centre_xy
     g = spec.gsd_m
-    left = math.floor((cx - cols * g / 2.0) / g) * g
-    top = math.floor((cy + rows * g / 2.0) / g) * g
+    left = (math.floor((cx - cols * g / 2.0) / g) + spec.grid_shift_px[1]) * g
+    top = (math.floor((cy + rows * g / 2.0) / g) - spec.grid_shift_px[0]) * g
     return Grid(spec.crs, Affine(g, 0.0, left, 0.0, -g, top), (rows, cols))
 
 

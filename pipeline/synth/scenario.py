@@ -160,6 +160,7 @@ def _spec(
     clouds: Sequence[CloudSpec] = (),
     centre_xy: tuple[float, float] | None = None,
     psf_sigma_px: float = 0.45,
+    grid_shift_px: tuple[int, int] = (0, 0),
 ) -> SceneSpec:
     az, el = solar_position(when, site.lon, site.lat)
     n = max(16, int(round(extent_m / gsd_m)))
@@ -182,6 +183,7 @@ def _spec(
         vegetation=vegetation,
         centre_xy=centre_xy,
         psf_sigma_px=psf_sigma_px,
+        grid_shift_px=grid_shift_px,
     )
 
 
@@ -268,9 +270,11 @@ def _khmeimim(site: Site, *, gsd_m: float, seed: int) -> list[SceneSpec]:
     return [
         _spec(site, _utc(2024, 12, 5, 8, 40), objects=d1, misreg=(0.0, 0.0), haze=0.06,
               gain=1.0, noise_dn=1.2, **common),  # type: ignore[arg-type]
-        _spec(site, _utc(2024, 12, 13, 8, 35), objects=d2, misreg=(1.3, -0.8), haze=0.12,
+        _spec(site, _utc(2024, 12, 13, 8, 35), objects=d2, misreg=(1.3, -0.8),
+              grid_shift_px=(3, -5), haze=0.12,
               gain=0.96, noise_dn=1.27, **common),  # type: ignore[arg-type]
-        _spec(site, _utc(2024, 12, 15, 8, 30), objects=d3, misreg=(-0.6, 2.2), haze=0.09,
+        _spec(site, _utc(2024, 12, 15, 8, 30), objects=d3, misreg=(-0.6, 2.2),
+              grid_shift_px=(-4, 2), haze=0.09,
               gain=1.04, noise_dn=1.22, clouds=[CloudSpec(c[0] + 300.0, c[1] - 250.0, 80.0, 200.0)],
               **common),  # type: ignore[arg-type]
     ]  # fmt: skip
@@ -305,7 +309,8 @@ def _tartus(site: Site, *, gsd_m: float, seed: int) -> list[SceneSpec]:
         _spec(site, _utc(2024, 12, 5, 8, 20), objects=[ship1, trucks[0]], misreg=(0.4, 0.3),
               haze=0.08, gain=1.0, noise_dn=1.22, **common),  # type: ignore[arg-type]
         _spec(site, _utc(2024, 12, 12, 8, 25), objects=[ship1, ship2, *trucks],
-              misreg=(-1.7, 1.1), haze=0.14, gain=0.97, noise_dn=1.3, **common),  # type: ignore[arg-type]
+              misreg=(-1.7, 1.1),
+              grid_shift_px=(2, 3), haze=0.14, gain=0.97, noise_dn=1.3, **common),  # type: ignore[arg-type]
     ]  # fmt: skip
 
 
@@ -345,7 +350,8 @@ def _al_khadim(site: Site, *, gsd_m: float, seed: int) -> list[SceneSpec]:
     return [
         _spec(site, _utc(2024, 12, 10, 9, 5), objects=d1, misreg=(0.0, 0.0), haze=0.05,
               gain=1.0, noise_dn=1.2, **common),  # type: ignore[arg-type]
-        _spec(site, _utc(2024, 12, 17, 9, 10), objects=d2, misreg=(2.6, -1.4), haze=0.1,
+        _spec(site, _utc(2024, 12, 17, 9, 10), objects=d2, misreg=(2.6, -1.4),
+              grid_shift_px=(-3, -2), haze=0.1,
               gain=1.05, noise_dn=1.25, **common),  # type: ignore[arg-type]
     ]  # fmt: skip
 
@@ -378,7 +384,8 @@ def _al_jufra(site: Site, *, gsd_m: float, seed: int) -> list[SceneSpec]:
     return [
         _spec(site, _utc(2024, 12, 9, 9, 15), objects=d1, misreg=(0.2, -0.5), haze=0.07,
               gain=1.02, noise_dn=1.2, **common),  # type: ignore[arg-type]
-        _spec(site, _utc(2024, 12, 16, 9, 20), objects=d2, misreg=(-0.9, -2.8), haze=0.04,
+        _spec(site, _utc(2024, 12, 16, 9, 20), objects=d2, misreg=(-0.9, -2.8),
+              grid_shift_px=(5, 1), haze=0.04,
               gain=0.98, noise_dn=1.22, **common),  # type: ignore[arg-type]
     ]  # fmt: skip
 
@@ -616,6 +623,9 @@ def random_scenario(
                 clouds=clouds,
                 centre_xy=(f.cx, f.cy),
                 psf_sigma_px=psf,
+                grid_shift_px=(0, 0)
+                if k == 0
+                else (int(rng.integers(-8, 9)), int(rng.integers(-8, 9))),  # fmt: skip
             )
         )
     return specs if bands == 4 else [replace(sp, bands=bands) for sp in specs]

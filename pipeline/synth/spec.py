@@ -264,6 +264,9 @@ class SceneSpec:
         Map centre of the tile; ``None`` means the site's true lon/lat.
     psf_sigma_px : float
         Standard deviation in pixels of the Gaussian point-spread function (optics blur).
+    grid_shift_px : tuple of int
+        ``(rows, cols)`` whole-pixel shift of this date's tile footprint (down, right):
+        different dates of a site cover slightly different extents on one pixel lattice.
     """
 
     site: Site
@@ -285,6 +288,7 @@ class SceneSpec:
     sensor: str = "synthetic-pleiades"
     centre_xy: tuple[float, float] | None = None
     psf_sigma_px: float = 0.45
+    grid_shift_px: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "acquired", utc(self.acquired))
@@ -292,6 +296,9 @@ class SceneSpec:
         object.__setattr__(self, "objects", tuple(self.objects))
         object.__setattr__(self, "clouds", tuple(self.clouds))
         object.__setattr__(self, "size_px", (int(self.size_px[0]), int(self.size_px[1])))
+        object.__setattr__(
+            self, "grid_shift_px", (int(self.grid_shift_px[0]), int(self.grid_shift_px[1]))
+        )
         where = f"scene {self.site.id} {isoformat_z(self.acquired)}"
         if not 0.05 <= self.gsd_m <= 5.0:
             raise ConfigError(f"{where}: gsd_m={self.gsd_m} outside 0.05-5 m")
@@ -343,6 +350,7 @@ class SceneSpec:
             "sensor": self.sensor,
             "centre_xy": None if self.centre_xy is None else list(self.centre_xy),
             "psf_sigma_px": self.psf_sigma_px,
+            "grid_shift_px": list(self.grid_shift_px),
         }
 
     @classmethod
@@ -369,4 +377,5 @@ class SceneSpec:
             sensor=d.get("sensor", "synthetic-pleiades"),
             centre_xy=None if c is None else (float(c[0]), float(c[1])),
             psf_sigma_px=float(d.get("psf_sigma_px", 0.45)),
+            grid_shift_px=tuple(int(v) for v in d.get("grid_shift_px", (0, 0))),  # type: ignore[arg-type]
         )

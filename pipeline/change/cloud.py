@@ -13,6 +13,7 @@ processing with :func:`cloud_halo` pixels of halo matches the whole array.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,14 +37,20 @@ class CloudParams:
     """
 
     enabled: bool = True
-    sigma_px: float = 3.0
     brightness_k: float = 0.45
     texture_ratio: float = 0.7
     min_size_m: float = 30.0
-    buffer_px: int = 8
+    buffer_m: float = 8.0
     grow_m: float = 60.0
     shadow_corr: float = 0.3
     shadow_texture_ratio: float = 0.9
+
+    def factor(self, gsd_m: float) -> int:
+        """Power-of-two reduction factor: clouds are analysed at about ``min_size_m / 10``."""
+        f = 1
+        while f * 2 * gsd_m <= self.min_size_m / 10.0 and f < 16:
+            f *= 2
+        return f
 
     def open_px(self, gsd_m: float) -> int:
         """Radius (pixels) of the opening that removes areas narrower than ``min_size_m``."""
@@ -51,24 +58,31 @@ class CloudParams:
 
     def sigma(self, gsd_m: float) -> float:
         """Gaussian sigma (pixels) over which brightening and texture are averaged."""
-        return max(self.sigma_px, self.open_px(gsd_m) / 4.0)
+        return max(1.5, self.open_px(gsd_m) / 4.0)
 
     def grow_px(self, gsd_m: float) -> int:
         """Fringe growth distance in pixels."""
         return max(1, int(round(self.grow_m / max(gsd_m, 1e-9))))
 
+    def buffer_px(self, gsd_m: float) -> int:
+        """Final safety buffer in pixels."""
+        return int(math.ceil(self.buffer_m / max(gsd_m, 1e-9)))
+
 
 def cloud_halo(params: CloudParams, gsd_m: float) -> int:
-    """Pixels of context :func:`cloud_mask` needs around a block at ``gsd_m`` m/px."""
+    """Full-resolution pixels of context :func:`cloud_mask` needs around a block."""
     if not params.enabled:
         return 0
-    return (
-        int(4 * params.sigma(gsd_m) + 2)
+    f = params.factor(gsd_m)
+    g = gsd_m * f
+    low = (
+        int(4 * params.sigma(g) + 2)
         + 13
-        + params.open_px(gsd_m)
-        + params.buffer_px
-        + params.grow_px(gsd_m)
+        + params.open_px(g)
+        + params.buffer_px(g)
+        + params.grow_px(g)
     )
+    return (low + 1) * f + 5
 
 
 def _bandpass(bright: np.ndarray) -> np.ndarray:
@@ -106,6 +120,29 @@ def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
     )
 
 
+def _reduce(img: np.ndarray, f: int, origin: tuple[int, int]) -> np.ndarray:
+    """Mean over ``f x f`` cells aligned to global pixel multiples of ``f``."""
+    if f == 1:
+        return img
+    rows, cols = img.shape
+    top, left = origin[0] % f, origin[1] % f
+    bottom = (-(top + rows)) % f
+    right = (-(left + cols)) % f
+    x = np.pad(img, ((top, bottom), (left, right)), mode="edge")
+    r, c = x.shape[0] // f, x.shape[1] // f
+    return np.asarray(x.reshape(r, f, c, f).mean(axis=(1, 3), dtype=np.float32))
+
+
+def _expand(
+    mask: np.ndarray, f: int, origin: tuple[int, int], shape: tuple[int, int]
+) -> np.ndarray:
+    if f == 1:
+        return mask
+    top, left = origin[0] % f, origin[1] % f
+    big = np.repeat(np.repeat(mask, f, axis=0), f, axis=1)
+    return big[top : top + shape[0], left : left + shape[1]]
+
+
 def cloud_mask(
     before: np.ndarray,
     after: np.ndarray,
@@ -113,8 +150,13 @@ def cloud_mask(
     scale: float,
     gsd_m: float,
     params: CloudParams | None = None,
+    origin: tuple[int, int] = (0, 0),
 ) -> np.ndarray:
     """Pixels covered by cloud or cloud shadow in either date.
+
+    The analysis runs on brightness averaged over ``f x f`` pixel cells
+    (``CloudParams.factor``), aligned to multiples of ``f`` in the full image,
+    so the result of a window does not depend on where the window starts.
 
     Parameters
     ----------
@@ -127,6 +169,8 @@ def cloud_mask(
         Pixel size in metres.
     params : CloudParams, optional
         Thresholds and sizes.
+    origin : (row, col)
+        Position of this window's first pixel in the full image.
 
     Returns
     -------
@@ -136,17 +180,35 @@ def cloud_mask(
     rows, cols = before.shape[-2:]
     if not p.enabled:
         return np.zeros((rows, cols), dtype=bool)
+    f = p.factor(gsd_m)
     s = np.float32(max(scale, 1e-6))
-    bb = before.mean(axis=0, dtype=np.float32) / s
-    ba = after.mean(axis=0, dtype=np.float32) / s
+    fb = before.mean(axis=0, dtype=np.float32) / s
+    fa = after.mean(axis=0, dtype=np.float32) / s
+    # fine texture (about 1.5 to 4.5 pixels) at full resolution, with box filters
+    hb, ha = _bandpass(fb), _bandpass(fa)
+    cells = [_reduce(x, f, origin) for x in (fb, fa, hb * hb, ha * ha, hb * ha)]
+    low = _cloud_low(*cells, p=p, gsd_m=gsd_m * f)
+    return _expand(low, f, origin, (rows, cols))
+
+
+def _cloud_low(
+    bb: np.ndarray,
+    ba: np.ndarray,
+    eb: np.ndarray,
+    ea: np.ndarray,
+    eab: np.ndarray,
+    *,
+    p: CloudParams,
+    gsd_m: float,
+) -> np.ndarray:
+    rows, cols = bb.shape
     sig = p.sigma(gsd_m)
     d = ndimage.gaussian_filter(ba - bb, sig)
-    hb, ha = _bandpass(bb), _bandpass(ba)
-    vb = ndimage.gaussian_filter(hb * hb, sig)
-    va = ndimage.gaussian_filter(ha * ha, sig)
+    vb = ndimage.gaussian_filter(eb, sig)
+    va = ndimage.gaussian_filter(ea, sig)
     tb = np.sqrt(vb) + np.float32(0.02)
     ta = np.sqrt(va) + np.float32(0.02)
-    corr = ndimage.gaussian_filter(hb * ha, sig) / np.sqrt(vb * va + np.float32(1e-12))
+    corr = ndimage.gaussian_filter(eab, sig) / np.sqrt(vb * va + np.float32(1e-12))
     half = p.open_px(gsd_m)
     out = np.zeros((rows, cols), dtype=bool)
     grow = p.grow_px(gsd_m)
@@ -155,8 +217,9 @@ def cloud_mask(
         washed = t_cloudy < p.texture_ratio * t_clear
         not_sharper = t_cloudy < t_clear
         cloud = _open((sd > p.brightness_k) & washed, half)
-        # hazy fringe: grow the cloud core through still-brighter, not-sharper pixels
-        cloud = _grow(cloud, (sd > p.brightness_k / 3) & not_sharper, grow)
+        # hazy fringe: grow the cloud core through still-brighter pixels (a cloud's
+        # own texture can make its fringe look sharper than the ground)
+        cloud = _grow(cloud, sd > p.brightness_k / 3, grow)
         # shadow: darker and washed out in the same date, ground texture still visible
         dim = t_cloudy < p.shadow_texture_ratio * t_clear
         shadow = _open((sd < -p.brightness_k) & dim & (corr > p.shadow_corr), half)
@@ -164,4 +227,4 @@ def cloud_mask(
         # where a cloud overlaps its shadow the brightness change cancels out but
         # the texture stays washed out: grow through washed-out pixels too
         out |= _grow(cloud | shadow, washed, grow)
-    return _dilate(out, p.buffer_px)
+    return _dilate(out, p.buffer_px(gsd_m))

@@ -44,6 +44,8 @@ MASK_CHANGE = 1
 MASK_NONE = 0
 MASK_INVALID = 255
 _MIN_AREA_HALO_CAP = 256
+#: Pixels used to fit the radiometric normalisation.
+_FIT_PIXELS = 200_000
 
 Progress = Callable[[str, int, int], None]
 
@@ -61,8 +63,9 @@ class ChangeParams:
         Value for the ``fixed`` threshold, in the method's score units.
     normalisation : str
         ``linear`` (relative, on no-change pixels), ``histogram`` or ``none``.
-    presmooth_px : float
-        Gaussian sigma (pixels) applied to both dates before scoring (0 = off).
+    presmooth_px : int
+        Radius (pixels) of the box mean applied to both dates before scoring
+        (0 = off; 1 = 3 x 3).
     open_px, close_px : int
         Radius (pixels) of the square opening / closing of the change mask.
     min_area_m2 : float
@@ -71,6 +74,8 @@ class ChangeParams:
         Estimate and remove a residual shift between dates.
     max_shift_px : float
         Larger estimated shifts are treated as unreliable and not applied.
+    min_shift_px : float
+        Smaller shifts are too small to matter and are not applied.
     min_peak_ratio : float
         Phase-correlation peak ratio below which the shift is not applied.
     min_overlap : float
@@ -83,25 +88,29 @@ class ChangeParams:
         Number and size (pixels) of the patches used to fit global parameters.
     threshold_sample : int
         Target number of score pixels sampled for the global threshold.
+    workers : int
+        Threads computing blocks (reading and writing stay in the calling thread).
     """
 
     method: str = DEFAULT_METHOD
     threshold: str = "otsu"
     threshold_value: float | None = None
     normalisation: str = "linear"
-    presmooth_px: float = 1.0
+    presmooth_px: int = 1
     open_px: int = 1
     close_px: int = 1
     min_area_m2: float = 10.0
     coregister: bool = True
     max_shift_px: float = 10.0
+    min_shift_px: float = 0.1
     min_peak_ratio: float = 2.0
     min_overlap: float = 0.5
     cloud: CloudParams = field(default_factory=CloudParams)
     block_size: int = 1024
-    sample_patches: int = 256
+    sample_patches: int = 100
     patch_px: int = 64
     threshold_sample: int = 1_000_000
+    workers: int = 2
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -295,6 +304,34 @@ class EngineResult:
         }
 
 
+def _pipelined(
+    items: list[Any],
+    read: Callable[[Any], Any],
+    compute: Callable[[Any], Any],
+    workers: int,
+) -> Iterator[Any]:
+    """Yield ``compute(read(item))`` in order; reads in this thread, computes in a pool.
+
+    At most ``workers + 1`` blocks are in flight, so memory stays bounded.
+    Readers and stores (rasterio datasets) are only touched from this thread.
+    """
+    if workers <= 1:
+        for it in items:
+            yield compute(read(it))
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Any] = deque()
+        for it in items:
+            pending.append(pool.submit(compute, read(it)))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def _blocks(shape: tuple[int, int], size: int) -> Iterator[tuple[int, int, int, int]]:
     rows, cols = shape
     for r in range(0, rows, size):
@@ -311,14 +348,18 @@ def _extend(
     return r0, c0, r1 - r0, c1 - c0
 
 
-def _presmooth(img: np.ndarray, sigma: float) -> np.ndarray:
-    if sigma <= 0:
+def _presmooth(img: np.ndarray, radius: int) -> np.ndarray:
+    if radius <= 0:
         return img
-    return np.stack([ndimage.gaussian_filter(b, sigma) for b in img]).astype(np.float32)
+    size = 2 * int(radius) + 1
+    out = np.empty_like(img, dtype=np.float32)
+    for i, b in enumerate(img):
+        ndimage.uniform_filter(b, size, output=out[i], mode="reflect")
+    return out
 
 
-def _smooth_halo(sigma: float) -> int:
-    return int(4.0 * sigma + 0.5) + 1 if sigma > 0 else 0
+def _smooth_halo(radius: int) -> int:
+    return int(radius) + 1 if radius > 0 else 0
 
 
 def min_area_px(min_area_m2: float, gsd_m: float) -> int:
@@ -412,14 +453,14 @@ def run_engine(
     shift = Shift(gsd_m=gsd_m)
     applied = False
     if params.coregister:
-        size = min(1024, shape[0], shape[1])
+        size = min(512, shape[0], shape[1])
         r0, c0 = (shape[0] - size) // 2, (shape[1] - size) // 2
         b, a, v = source.read(r0, c0, size, size)
         shift = estimate_shift(b, a, valid=v, gsd_m=gsd_m)
         if (
             shift.magnitude_px <= params.max_shift_px
             and shift.peak_ratio >= params.min_peak_ratio
-            and shift.magnitude_px > 0
+            and shift.magnitude_px >= params.min_shift_px
         ):
             source = source.with_shift((shift.row_px, shift.col_px))
             applied = True
@@ -435,6 +476,8 @@ def run_engine(
     sb, sa, sv = np.stack(pb), np.stack(pa), np.stack(pv)
     flat_b = np.moveaxis(sb, 1, 0)[:, sv]
     flat_a = np.moveaxis(sa, 1, 0)[:, sv]
+    step = max(1, flat_b.shape[1] // _FIT_PIXELS)
+    flat_b, flat_a = flat_b[:, ::step], flat_a[:, ::step]
     if flat_b.shape[1] == 0:
         raise ValueError("no valid pixels in common between the two dates")
     norm = fit_normaliser(flat_b, flat_a, kind=params.normalisation)
@@ -442,18 +485,34 @@ def run_engine(
     q25, q75 = np.percentile(bright, [25, 75])
     scale = float(max(q75 - q25, 1e-6 * max(abs(float(bright.mean())), 1.0)))
 
-    def prepare(b: np.ndarray, a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
+    def prepare(
+        b: np.ndarray, a: np.ndarray, v: np.ndarray, origin: tuple[int, int]
+    ) -> tuple[np.ndarray, ...]:
         an = norm.apply(a)
         if not v.all():
             b = np.where(v[None], b, np.float32(0))
             an = np.where(v[None], an, b)
-        cl = cloud_mask(b, an, scale=scale, gsd_m=gsd_m, params=params.cloud) & v
+        cl = cloud_mask(b, an, scale=scale, gsd_m=gsd_m, params=params.cloud, origin=origin) & v
         bad = ~v | cl
         if cl.any():
             an = np.where(cl[None], b, an)
         return _presmooth(b, params.presmooth_px), _presmooth(an, params.presmooth_px), bad, cl
 
-    prepared = [prepare(sb[i], sa[i], sv[i]) for i in range(len(pos))]
+    # patches are too small for cloud detection (a cloud is wider than a patch):
+    # the fits below are robust to the few cloudy pixels instead
+    def prepare_patch(b: np.ndarray, a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
+        an = norm.apply(a)
+        if not v.all():
+            b = np.where(v[None], b, np.float32(0))
+            an = np.where(v[None], an, b)
+        return (
+            _presmooth(b, params.presmooth_px),
+            _presmooth(an, params.presmooth_px),
+            ~v,
+            np.zeros_like(v),
+        )
+
+    prepared = [prepare_patch(sb[i], sa[i], sv[i]) for i in range(len(pos))]
     sample = Sample(
         np.stack([p[0] for p in prepared]),
         np.stack([p[1] for p in prepared]),
@@ -465,24 +524,35 @@ def run_engine(
     # ---- pass 2: score by blocks
     h_score = method.halo + _smooth_halo(params.presmooth_px) + cloud_halo(params.cloud, gsd_m)
     stride = max(1, int(math.ceil(math.sqrt(shape[0] * shape[1] / params.threshold_sample))))
-    blocks = list(_blocks(shape, params.block_size))
+    blocks = list(_blocks(shape, -(-params.block_size // 16) * 16))
     samples: list[np.ndarray] = []
     valid_px = cloud_px = 0
-    for i, core in enumerate(blocks):
+
+    def read_score(core: tuple[int, int, int, int]) -> tuple[Any, ...]:
         ext = _extend(core, h_score, shape)
-        b, a, v = source.read(*ext)
-        bs, as_, bad, cl = prepare(b, a, v)
+        return (core, ext, *source.read(*ext))
+
+    def compute_score(item: tuple[Any, ...]) -> tuple[Any, ...]:
+        core, ext, b, a, v = item
+        bs, as_, bad, cl = prepare(b, a, v, (ext[0], ext[1]))
         score = method.score(bs, as_, model)
         score[bad] = np.nan
         cr, cc = core[0] - ext[0], core[1] - ext[1]
-        sc = score[cr : cr + core[2], cc : cc + core[3]]
-        score_store.write(core[0], core[1], np.ascontiguousarray(sc, dtype=np.float32))
-        valid_px += int(np.count_nonzero(~bad[cr : cr + core[2], cc : cc + core[3]]))
-        cloud_px += int(np.count_nonzero(cl[cr : cr + core[2], cc : cc + core[3]]))
+        sc = np.ascontiguousarray(score[cr : cr + core[2], cc : cc + core[3]], dtype=np.float32)
+        nvalid = int(np.count_nonzero(~bad[cr : cr + core[2], cc : cc + core[3]]))
+        ncloud = int(np.count_nonzero(cl[cr : cr + core[2], cc : cc + core[3]]))
         r_off = (-core[0]) % stride
         c_off = (-core[1]) % stride
-        s = sc[r_off::stride, c_off::stride]
-        samples.append(s[np.isfinite(s)])
+        smp = sc[r_off::stride, c_off::stride]
+        return core, sc, nvalid, ncloud, smp[np.isfinite(smp)]
+
+    for i, (core, sc, nvalid, ncloud, smp) in enumerate(
+        _pipelined(blocks, read_score, compute_score, params.workers)
+    ):
+        score_store.write(core[0], core[1], sc)
+        valid_px += nvalid
+        cloud_px += ncloud
+        samples.append(smp)
         if progress:
             progress("score", i + 1, len(blocks))
     tsample = np.concatenate(samples) if samples else np.zeros(0, np.float32)
@@ -496,12 +566,16 @@ def run_engine(
     # ---- pass 3: threshold, clean, polygonise
     min_px = min_area_px(params.min_area_m2, gsd_m)
     h_mask = 2 * params.open_px + 2 * params.close_px + min(min_px, _MIN_AREA_HALO_CAP) + 1
-    inner: list[RegionPx | Polygon] = []
+    inner: list[Polygon] = []
     border: list[Polygon] = []
     change_px = 0
-    for i, core in enumerate(blocks):
+
+    def read_mask(core: tuple[int, int, int, int]) -> tuple[Any, ...]:
         ext = _extend(core, h_mask, shape)
-        score = score_store.read(*ext)
+        return core, ext, score_store.read(*ext)
+
+    def compute_mask(item: tuple[Any, ...]) -> tuple[Any, ...]:
+        core, ext, score = item
         finite = np.isfinite(score)
         with np.errstate(invalid="ignore"):
             raw = finite & (score > thr)
@@ -525,8 +599,7 @@ def run_engine(
         mc = m[cr : cr + core[2], cc : cc + core[3]]
         out = np.where(mc, MASK_CHANGE, MASK_NONE).astype(np.uint8)
         out[~finite[cr : cr + core[2], cc : cc + core[3]]] = MASK_INVALID
-        mask_store.write(core[0], core[1], out)
-        change_px += int(np.count_nonzero(mc))
+        polys: list[tuple[Polygon, bool]] = []
         if mc.any():
             tf = Affine.translation(core[1], core[0])
             for geom, _ in features.shapes(
@@ -540,14 +613,23 @@ def run_engine(
                     or (y1 >= core[0] + core[2] and core[0] + core[2] < shape[0])
                     or (x1 >= core[1] + core[3] and core[1] + core[3] < shape[1])
                 )
-                (border if on_border else inner).append(poly)
+                polys.append((poly, on_border))
+        return core, out, int(np.count_nonzero(mc)), polys
+
+    for i, (core, out, nchange, pieces) in enumerate(
+        _pipelined(blocks, read_mask, compute_mask, params.workers)
+    ):
+        mask_store.write(core[0], core[1], out)
+        change_px += nchange
+        for poly, on_border in pieces:
+            (border if on_border else inner).append(poly)
         if progress:
             progress("mask", i + 1, len(blocks))
-    polys: list[Polygon] = [p for p in inner if isinstance(p, Polygon)]
+    found: list[Polygon] = [p for p in inner if isinstance(p, Polygon)]
     if border:
         merged = shapely.union_all(border)
-        polys.extend(g for g in getattr(merged, "geoms", [merged]) if isinstance(g, Polygon))
-    regions = tuple(_region_stats(p, score_store) for p in sorted(polys, key=_poly_key))
+        found.extend(g for g in getattr(merged, "geoms", [merged]) if isinstance(g, Polygon))
+    regions = tuple(_region_stats(p, score_store) for p in sorted(found, key=_poly_key))
     return EngineResult(
         method=params.method,
         threshold_name=params.threshold,

@@ -202,9 +202,13 @@ def irmad_fit(x: np.ndarray, y: np.ndarray, *, max_iter: int = 50, tol: float = 
     return IrmadModel(mx, my, a, b, sigma, rho, iterations)
 
 
+_IRMAD_FIT_PIXELS = 100_000
+
+
 def _irmad_fit(sample: Sample) -> IrmadModel:
     b, a = sample.pixels()
-    return irmad_fit(b, a)
+    step = max(1, b.shape[1] // _IRMAD_FIT_PIXELS)
+    return irmad_fit(b[:, ::step], a[:, ::step])
 
 
 def _irmad_score(before: np.ndarray, after: np.ndarray, m: IrmadModel) -> np.ndarray:

@@ -47,6 +47,8 @@ from pipeline.model import ChangeRegion, Tile, stable_id
 
 #: Pixels above which stores go to disk instead of memory.
 _IN_MEMORY_PX = 4096 * 4096
+#: GDAL block cache while reading/writing, MB (GDAL's default is 5 % of RAM).
+_GDAL_CACHE_MB = 128
 
 
 def tile_from_file(path: str | os.PathLike[str]) -> Tile:
@@ -126,6 +128,7 @@ class RasterPair:
         self._stack = ExitStack()
         self._b: WarpedVRT | None = None
         self._a: WarpedVRT | None = None
+        self._direct: list[tuple[Any, tuple[int, int]] | None] = [None, None]
 
     def __enter__(self) -> RasterPair:
         try:
@@ -145,6 +148,11 @@ class RasterPair:
         self._b = self._stack.enter_context(WarpedVRT(bsrc, transform=g.transform, **common))
         t = g.transform * Affine.translation(-self._shift[1], -self._shift[0])
         self._a = self._stack.enter_context(WarpedVRT(asrc, transform=t, **common))
+        # fast path: a tile already on the grid (same CRS and pixel size, integer offset)
+        for i, (src, tr) in enumerate(((bsrc, g.transform), (asrc, t))):
+            off = _integer_offset(src, g.crs, tr)
+            if off is not None:
+                self._direct[i] = (src, off)
         return self
 
     def __exit__(
@@ -172,10 +180,24 @@ class RasterPair:
         self._stack.push(pair.__exit__)
         return pair
 
-    def _read(self, vrt: WarpedVRT | None, win: Window) -> tuple[np.ndarray, np.ndarray]:
+    def _read(
+        self, vrt: WarpedVRT | None, win: Window, direct: tuple[Any, tuple[int, int]] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         if vrt is None:
             raise RuntimeError("RasterPair must be used as a context manager")
         idx = list(range(1, self._bands + 1))
+        if direct is not None:
+            src, (dr, dc) = direct
+            r0, c0 = int(win.row_off) + dr, int(win.col_off) + dc
+            if (
+                r0 >= 0
+                and c0 >= 0
+                and r0 + win.height <= src.height
+                and c0 + win.width <= src.width
+            ):
+                w2 = Window(c0, r0, win.width, win.height)
+                data = src.read(idx, window=w2).astype(np.float32)
+                return data, np.all(src.read_masks(idx, window=w2) > 0, axis=0)
         data = vrt.read(idx, window=win).astype(np.float32)
         masks = vrt.read_masks(idx, window=win)
         alpha = vrt.read(vrt.count, window=win)
@@ -188,9 +210,27 @@ class RasterPair:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Window of both dates (float32 ``(bands, h, w)``) and joint validity."""
         win = Window(col, row, width, height)
-        b, vb = self._read(self._b, win)
-        a, va = self._read(self._a, win)
+        b, vb = self._read(self._b, win, self._direct[0])
+        a, va = self._read(self._a, win, self._direct[1])
         return b, a, vb & va
+
+
+def _integer_offset(src: Any, crs: str, transform: Affine) -> tuple[int, int] | None:
+    """``(row, col)`` of ``transform``'s origin in ``src`` when the grids differ by whole pixels."""
+    from rasterio.crs import CRS
+
+    if src.crs is None or CRS.from_user_input(crs) != src.crs:
+        return None
+    st = src.transform
+    if not all(
+        abs(x - y) < 1e-9 * max(1.0, abs(y))
+        for x, y in zip(st[:2] + st[3:5], transform[:2] + transform[3:5], strict=True)
+    ):
+        return None
+    col, row = ~st * (transform.c, transform.f)
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        return None
+    return int(round(row)), int(round(col))
 
 
 # --------------------------------------------------------------------------- stores
@@ -227,7 +267,7 @@ class _TiffStore:
 
 
 def _to_cog(src_path: Path, target: Path, *, predictor: int, resampling: str) -> None:
-    with atomic_path(target, suffix=".tif") as tmp:
+    with atomic_path(target, suffix=".tif") as tmp, rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB):
         rasterio.shutil.copy(
             str(src_path),
             str(tmp),
@@ -341,7 +381,10 @@ def compare_tiles(
             mask_store = _TiffStore(work / "mask.tif", grid, "uint8", 255)
             stores = [score_store, mask_store]
         try:
-            with RasterPair(before, after, grid) as pair:
+            with (
+                rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
+                RasterPair(before, after, grid) as pair,
+            ):
                 res = run_engine(
                     pair,
                     p,

@@ -58,8 +58,8 @@ def test_cloud_is_not_reported() -> None:
     assert leak.sum() < 0.01 * p.cloud.sum()
     # cloudy pixels are not scored
     assert np.isnan(cm.score[~cm.valid]).all()
-    # and changes outside the cloud are still found
-    assert confusion(cm.mask, p.truth).recall > 0.8
+    # and changes outside the cloud (and its safety buffer) are still found
+    assert confusion(cm.mask, p.truth).recall > 0.7
 
 
 def test_without_cloud_masking_the_cloud_reads_as_change() -> None:

@@ -74,3 +74,7 @@ class RunFolderError(SitewatchError, ValueError):
 
 class TilePairError(SitewatchError, ValueError):
     """Two tiles cannot be compared (different sites, no valid pixels in common)."""
+
+
+class LedgerValidationError(SitewatchError, ValueError):
+    """Claims or the evidence ledger do not validate against their JSON schema."""

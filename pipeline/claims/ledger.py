@@ -14,12 +14,17 @@ from importlib import resources
 from typing import Any
 
 from pipeline import PIPELINE_VERSION
-from pipeline.errors import SitewatchError
+from pipeline.errors import LedgerValidationError
 from pipeline.model import Claim, EvidenceLink, isoformat_z
 
-
-class LedgerValidationError(SitewatchError, ValueError):
-    """Output does not validate against claim.schema.json / evidence.schema.json."""
+__all__ = [
+    "LedgerValidationError",
+    "build_ledger",
+    "claims_json",
+    "schemas",
+    "summarise",
+    "validate",
+]
 
 
 @lru_cache(maxsize=1)

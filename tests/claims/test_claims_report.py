@@ -193,3 +193,13 @@ def test_existing_chips_are_found_by_tile_window_and_boxed(tmp_path, build):
     assert boxed and boxed[0]["chip_window"] == [20, 20, 64, 64]  # only the box inside it
     assert len(boxed) < len(items)
     assert "(chip)" in out.report.read_text()
+
+
+def test_invalid_ledger_is_refused():
+    from pipeline.errors import LedgerValidationError
+
+    with pytest.raises(LedgerValidationError, match="pipeline_version"):
+        validate(
+            {"generated_at": "2024-12-16T00:00:00Z", "claims": [], "links": []},
+            "evidence.schema.json",
+        )

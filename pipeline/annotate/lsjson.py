@@ -219,8 +219,21 @@ def change_task(
         "after_chip": item.after.to_dict(),
     }
     result: list[dict[str, Any]] = []
-    if item.region_ring_after_px:
-        rect = pixel_ring_to_percent(item.region_ring_after_px, a.width, a.height)
+    rows_all = [r for r, _ in item.region_ring_after_px]
+    cols_all = [c for _, c in item.region_ring_after_px]
+    inside = bool(rows_all) and (
+        max(rows_all) > 0
+        and min(rows_all) < a.height
+        and max(cols_all) > 0
+        and min(cols_all) < a.width
+    )
+    if inside:
+        # axis-aligned box of the region, clipped to the chip (the change config does not rotate)
+        rows = [min(max(r, 0.0), float(a.height)) for r, _ in item.region_ring_after_px]
+        cols = [min(max(c, 0.0), float(a.width)) for _, c in item.region_ring_after_px]
+        box = [(min(rows), min(cols)), (min(rows), max(cols)), (max(rows), max(cols)),
+               (max(rows), min(cols))]  # fmt: skip
+        rect = pixel_ring_to_percent(box, a.width, a.height)
         result.append(
             {
                 "id": item.region.id[:12],
@@ -236,11 +249,8 @@ def change_task(
     return {
         "data": data,
         "predictions": [
-            {
-                "model_version": model_version,
-                "score": float(item.region.mean_score),
-                "result": result,
-            }
+            # no score: change scores are in each method's own units, not 0..1
+            {"model_version": model_version, "result": result}
         ],
     }
 

@@ -170,7 +170,37 @@ def find_sites(sentence: str, registry: SiteRegistry) -> list[tuple[int, Site]]:
 
 
 # --------------------------------------------------------------------------- counts
+#: number words of a few other languages (2-10), for counts in quoted or mixed text
+_FOREIGN_NUM = {
+    "deux": 2,
+    "trois": 3,
+    "quatre": 4,
+    "cinq": 5,
+    "sept": 7,
+    "huit": 8,
+    "neuf": 9,
+    "dix": 10,
+    "zwei": 2,
+    "drei": 3,
+    "vier": 4,
+    "f\u00fcnf": 5,
+    "sechs": 6,
+    "sieben": 7,
+    "acht": 8,
+    "neun": 9,
+    "zehn": 10,
+    "dos": 2,
+    "tres": 3,
+    "cuatro": 4,
+    "cinco": 5,
+    "seis": 6,
+    "siete": 7,
+    "ocho": 8,
+    "nueve": 9,
+    "diez": 10,
+}
 _NUM = {
+    **_FOREIGN_NUM,
     "zero": 0,
     "no": 0,
     "none": 0,
@@ -223,7 +253,8 @@ _VAGUE = {
 _NUMWORD = (
     r"\d{1,3}\s?[x\u00d7]|\d{1,3}|(?:twenty|thirty|forty|fifty)[\s\-](?:one|two|three|four|five|six|seven|eight|nine)|a\s+single|single|a\s+pair\s+of|a\s+couple\s+of|a\s+dozen|dozens\s+of|a\s+few|"
     r"a\s+number\s+of|zero|none|no|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
-    r"twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|"
+    + "|".join(_FOREIGN_NUM)
+    + r"|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|"
     r"fifty|both|several|few|multiple|many|numerous|some|an|a"
 )
 _QUAL = (

@@ -224,3 +224,10 @@ def test_trend_window_spans_previous_date_and_year_rolls_back():
     claims = [c for c in extract_claims(decode_document(s, name="s.txt")) if c.checkable]
     assert claims[-1].event == "decrease"
     assert claims[-1].window == (date(2024, 12, 21), date(2025, 1, 10))
+
+
+@pytest.mark.parametrize(("word", "n"), [("drei", 3), ("trois", 3), ("tres", 3), ("zwei", 2)])
+def test_number_words_of_other_languages(word, n):
+    s = f"On 13 December 2024 {word} An-124 were parked at Khmeimim.".encode()
+    (c,) = extract_claims(decode_document(s, name="s.txt"))
+    assert (c.objects[0].count_min, c.objects[0].count_max) == (n, n)

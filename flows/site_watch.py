@@ -249,6 +249,7 @@ def object_changes(tiles: list[Tile], dets: dict[str, list[Detection]], run_dir:
         first_available(
             ("pipeline.detect", "match_detections"), ("pipeline.detect.match", "match_detections")
         )
+        require("pipeline.detect.run", "write_object_changes")
     except StageUnavailable as exc:
         get_run_logger().warning("object changes SKIPPED: %s", exc)
         return 0

@@ -49,13 +49,6 @@ def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-def _feature_collection(features: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> dict:
-    return {
-        "type": "FeatureCollection",
-        "features": [{"type": "Feature", "geometry": g, "properties": p} for g, p in features],
-    }
-
-
 # --------------------------------------------------------------------------- ingest
 @task(
     name="ingest",
@@ -227,15 +220,8 @@ def object_changes_task(
             site_id=before_tile.site_id,
         )
     )
-    stem = out_dir / before_tile.site_id / f"{before_tile.id}__{after_tile.id}"
-    write_json_atomic(stem.with_suffix(".json"), [c.to_dict() for c in changes])
-    feats = []
-    for c in changes:
-        det = c.after or c.before
-        if det is not None:
-            props = {k: v for k, v in c.to_dict().items() if k not in ("before", "after")}
-            feats.append((det.geometry, props))
-    write_json_atomic(stem.with_suffix(".geojson"), _feature_collection(feats))
+    write = require("pipeline.detect.run", "write_object_changes")
+    write(changes, out_dir / before_tile.site_id / f"{before_tile.id}__{after_tile.id}")
     return changes
 
 

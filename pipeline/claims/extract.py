@@ -377,7 +377,8 @@ _EVENTS: tuple[tuple[Event, re.Pattern[str]], ...] = (
         "arrival",
         re.compile(
             r"\b(?:arriv(?:ed|al|als|ing|es)|landed|landing|flew\s+in(?:to)?|touched\s+down|"
-            r"appeared|newly|returned|deployed\s+to|redeployed\s+to|relocated\s+to|moved\s+(?:in|to)|"
+            r"appeared|newly|returned|made\s+(?:a\s+)?stops?|stopped\s+(?:over|at)|stopovers?|"
+            r"visited|called\s+at|deployed\s+to|redeployed\s+to|relocated\s+to|moved\s+(?:in|to)|"
             r"came\s+in|sailed\s+(?:in|into)|reached)\b",
             re.IGNORECASE,
         ),

@@ -69,10 +69,12 @@ def test_labelled_texts_precision_recall():
         assert s.precision >= 0.9 and s.recall >= 0.9, (f, s)
 
 
-def test_holdout_texts_reasonable():
-    table = evaluate_folder(HOLDOUT)
-    for f in ("checkable", "site", "class"):
-        assert table.overall[f].recall >= 0.8
+@pytest.mark.parametrize("folder", [HOLDOUT, HOLDOUT.with_name("holdout2")])
+def test_holdout_texts_reasonable(folder):
+    """Texts written after the rules (first-run figures are in the final report)."""
+    table = evaluate_folder(folder)
+    for f in ("checkable", "site", "window", "class", "count"):
+        assert table.overall[f].recall >= 0.8, f
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pipeline.annotate import exports
-from pipeline.annotate.chips import chip_window, make_chip, quicklook, write_chip
+from pipeline.annotate.chips import Chip, chip_window, make_chip, quicklook, write_chip
 from pipeline.annotate.config import change_config, detection_config
 from pipeline.annotate.lsjson import (
     ChangeTask,
@@ -78,7 +78,13 @@ class PullReport:
     detections: tuple[Detection, ...] = ()
     regions: tuple[HumanRegion, ...] = field(default=(), repr=False)
     verdicts: tuple[ChangeVerdict, ...] = ()
+    reviewed: tuple[Chip, ...] = ()
     seconds: float = 0.0
+
+    @property
+    def reviewed_windows(self) -> list[tuple[str, tuple[int, int, int, int]]]:
+        """``(tile_sha256, window)`` of reviewed chips, for ``prefer_human(reviewed=...)``."""
+        return [(c.tile_sha256, c.window) for c in self.reviewed]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (detections as ``Detection.to_dict``)."""
@@ -89,6 +95,7 @@ class PullReport:
             "annotations": self.annotations,
             "detections": [d.to_dict() for d in self.detections],
             "verdicts": [v.to_dict() for v in self.verdicts],
+            "reviewed_chips": [c.to_dict() for c in self.reviewed],
             "seconds": round(self.seconds, 3),
         }
 
@@ -400,6 +407,19 @@ def collect_annotations(
     return regions, verdicts, n_ann
 
 
+def reviewed_chips(tasks: Sequence[dict[str, Any]]) -> list[Chip]:
+    """Chips of detection tasks with at least one submitted (not cancelled) annotation."""
+    out: dict[str, Chip] = {}
+    for task in tasks:
+        data = task.get("data") or {}
+        if data.get("kind", "detection") != "detection" or "chip" not in data:
+            continue
+        if any(not a.get("was_cancelled") for a in task.get("annotations") or []):
+            chip = Chip.from_dict(data["chip"])
+            out[chip.id] = chip
+    return list(out.values())
+
+
 def utc_stamp(now: datetime | None = None) -> str:
     """``YYYYMMDDTHHMMSSZ`` of ``now`` (default: the current UTC time)."""
     return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -416,8 +436,9 @@ def pull_annotations(
 
     Writes (atomically, via a temporary folder renamed into place)
     ``human.geojson`` (EPSG:4326), ``coco.json``, ``yolo/``, ``human.json``
-    (``Detection.to_dict`` list, ``source="human"``), ``change_reviews.json``
-    and ``export.json`` (the raw Label Studio export). Raises
+    (``Detection.to_dict`` list, ``source="human"``), ``change_reviews.json``,
+    ``reviewed_chips.json`` (chip sidecars with a submitted annotation) and
+    ``export.json`` (the raw Label Studio export). Raises
     :class:`LabelStudioError` when the project does not exist.
     """
     t0 = time.perf_counter()
@@ -432,6 +453,7 @@ def pull_annotations(
     if change_id is not None:
         tasks = tasks + client.export_json(change_id)
     regions, verdicts, n_ann = collect_annotations(tasks, client.user_names())
+    reviewed = reviewed_chips(tasks)
     out_dir = Path(out_root) / utc_stamp(now)
     with atomic_dir(out_dir) as tmp:
         write_json_atomic(tmp / "human.geojson", exports.geojson(regions))
@@ -441,6 +463,7 @@ def pull_annotations(
             (tmp / "yolo" / rel).write_text(text, "utf-8")
         write_json_atomic(tmp / "human.json", [r.detection.to_dict() for r in regions])
         write_json_atomic(tmp / "change_reviews.json", [v.to_dict() for v in verdicts])
+        write_json_atomic(tmp / "reviewed_chips.json", [c.to_dict() for c in reviewed])
         write_json_atomic(tmp / "export.json", tasks)
     return PullReport(
         project_title=project_title,
@@ -450,6 +473,7 @@ def pull_annotations(
         detections=tuple(r.detection for r in regions),
         regions=tuple(regions),
         verdicts=tuple(verdicts),
+        reviewed=tuple(reviewed),
         seconds=time.perf_counter() - t0,
     )
 

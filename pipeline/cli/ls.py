@@ -128,6 +128,9 @@ def _pull(env_file: Path, project: str, out: Path, run: Path | None) -> dict[str
         write_json_atomic(
             run / "annotations" / "human.json", [d.to_dict() for d in report.detections]
         )
+        write_json_atomic(
+            run / "annotations" / "reviewed_chips.json", [c.to_dict() for c in report.reviewed]
+        )
     return {
         "project": report.project_title,
         "out_dir": str(report.out_dir),
@@ -135,6 +138,7 @@ def _pull(env_file: Path, project: str, out: Path, run: Path | None) -> dict[str
         "annotations": report.annotations,
         "human_detections": len(report.detections),
         "change_verdicts": len(report.verdicts),
+        "reviewed_chips": len(report.reviewed),
         "seconds": round(report.seconds, 2),
     }
 

@@ -18,8 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import rasterio.shutil  # noqa: F401  (write_cog needs it imported)
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import make_detection, make_tile, rect_ring  # noqa: E402

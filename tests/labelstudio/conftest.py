@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio.shutil  # noqa: F401  (pipeline.io.rasters.write_cog uses it without importing)
 from affine import Affine
 
 from pipeline.grid import Grid

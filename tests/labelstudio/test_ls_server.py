@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from pipeline.annotate.lsjson import ChipTask
+from pipeline.annotate.merge import prefer_human
 from pipeline.annotate.roundtrip import (
     build_change_chips,
     build_detection_chips,
@@ -139,6 +140,10 @@ def test_correction_round_trips_to_map_within_one_pixel(
     for x1, y1 in zip(ex[:4], ey[:4], strict=True):
         dist = np.hypot(got_xy[0][:4] - x1, got_xy[1][:4] - y1).min()
         assert dist <= grid.gsd, f"corner ({x1:.2f}, {y1:.2f}) is {dist:.3f} m off"
+    # merge: the corrected box supersedes the model's; unreviewed chips keep theirs
+    assert [c.id for c in report.reviewed] == [chip.id]
+    merged = prefer_human(scene["dets"], list(report.detections), reviewed=report.reviewed_windows)
+    assert [d.cls for d in merged] == ["C-5", "Il-76"]
     # exports on disk
     out = report.out_dir
     assert out is not None and out.is_dir()

@@ -124,6 +124,10 @@ def test_prefer_human_drops_overlapped_model_detections(scene: dict) -> None:
     assert prefer_human(far, human)[1:] == far
     with pytest.raises(ValueError):
         prefer_human(model, human, min_overlap=0.0)
+    # an analyst who reviewed the chip around model[1] and drew nothing there rejected it
+    reviewed = [(tile.sha256, (90, 90, 64, 64))]
+    assert prefer_human(model, [], reviewed=reviewed) == [model[0]]
+    assert prefer_human(model, [], reviewed=[("other-sha", (90, 90, 64, 64))]) == model
 
 
 def test_settings_from_env_and_file_mask_the_key(tmp_path: Path) -> None:

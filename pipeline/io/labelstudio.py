@@ -278,13 +278,30 @@ class LabelStudioClient:
         return int(p.id)
 
     def ensure_project(self, title: str, label_config: str, *, description: str = "") -> int:
-        """Id of the project titled ``title``, created with ``label_config`` when missing."""
+        """Id of the project titled ``title`` with ``label_config``.
+
+        Creates the project when missing; updates its labeling config when it
+        differs (e.g. a type was added to the object table). Label Studio refuses
+        an update that would orphan labels already used in annotations; that
+        raises :class:`LabelStudioError` suggesting a new project title.
+        """
         found = self.find_project(title)
-        return (
-            found
-            if found is not None
-            else self.create_project(title, label_config, description=description)
-        )
+        if found is None:
+            return self.create_project(title, label_config, description=description)
+        current = self.call(f"read project {found}", lambda: self._sdk.projects.get(found))
+        if (getattr(current, "label_config", None) or "").strip() != label_config.strip():
+            try:
+                self.call(
+                    f"update labeling config of project {title!r}",
+                    lambda: self._sdk.projects.update(found, label_config=label_config),
+                    retry=False,
+                )
+            except LabelStudioError as exc:
+                raise LabelStudioError(
+                    f"{exc}. The project's annotations use labels the new config drops; "
+                    "push to a new project (--project NEW_TITLE) or relabel them first"
+                ) from None
+        return found
 
     def ensure_local_storage(self, project_id: int, path: Path) -> int:
         """Local-files import storage of ``project_id`` covering ``path``; created when missing.

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.annotate.config import detection_config
 from pipeline.annotate.lsjson import ChipTask
 from pipeline.annotate.merge import prefer_human
 from pipeline.annotate.roundtrip import (
@@ -26,6 +27,7 @@ from pipeline.annotate.webhook import WEBHOOK_ACTIONS, make_webhook_server
 from pipeline.errors import LabelStudioError
 from pipeline.io.labelstudio import LabelStudioClient, LabelStudioSettings
 from pipeline.model import ChangeRegion
+from pipeline.objects import object_types
 
 from .conftest import LSServer, free_port, make_detection, make_tile, rect_ring
 
@@ -259,3 +261,16 @@ def test_pull_of_missing_project_says_so(ls_server: LSServer, tmp_path: Path) ->
     with pytest.raises(LabelStudioError, match="does not exist"):
         pull_annotations(_client(ls_server), "never pushed", tmp_path)
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_labeling_config_follows_the_table(ls_server: LSServer, scene: dict) -> None:
+    client = _client(ls_server)
+    chips = scene["run"] / "chips"
+    table = object_types()
+    old = {k: table[k] for k in ("An-124", "Il-76", "C-5")}
+    first = push_tasks(client, "config drift", scene["items"], chips_dir=chips,
+                       label_config=detection_config(old))  # fmt: skip
+    push_tasks(client, "config drift", scene["items"], chips_dir=chips)
+    stored = client.sdk.projects.get(first.project_id).label_config
+    assert stored.strip() == detection_config().strip()
+    assert "Tu-160" in stored  # a type the old config lacked

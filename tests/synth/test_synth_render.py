@@ -263,3 +263,16 @@ def test_spec_round_trips_through_dict(one_object_scene):
     spec = one_object_scene("An-124", attributes={"nose_cone": "open"}, offset=(0.5, -1.0))
     spec = SceneSpec(**{**spec.__dict__, "clouds": (CloudSpec(1.0, 2.0, 30.0),)})
     assert SceneSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_change_truth_unknown_where_the_earlier_tile_saw_nothing(one_object_scene):
+    base = one_object_scene(None, extent_m=50.0)  # 100 x 100 px at 0.5 m
+    before = render_scene(base, 1)
+    shifted = SceneSpec(**{**base.__dict__, "grid_shift_px": (6, -4)})
+    after = render_scene(shifted, 2)
+    # the after footprint moved 6 px down and 4 px left on the same lattice
+    assert after.grid.transform.c == pytest.approx(before.grid.transform.c - 4 * 0.5)
+    assert after.grid.transform.f == pytest.approx(before.grid.transform.f - 6 * 0.5)
+    m = change_truth(before, after)
+    assert (m[-6:, :] == UNKNOWN).all() and (m[:, :4] == UNKNOWN).all()
+    assert (m[:-6, 4:] == NO_CHANGE).all()

@@ -147,6 +147,7 @@ def change_item(run: RunData, r: ChangeRegion) -> EvidenceItem:
         score=r.mean_score,
         extra={
             "before_tile": _tile_prov(run, r.before_tile_id),
+            "after_tile": _tile_prov(run, r.after_tile_id),
             "method": r.method,
             "area_m2": r.area_m2,
             "max_score": r.max_score,
@@ -233,6 +234,27 @@ class _Linker:
         states = [attr_state(o, d) for d in cls_m]
         attr_m = [d for d, s in zip(cls_m, states, strict=True) if s]
         return cls_m, attr_m, sum(1 for s in states if s is None)
+
+    def regions_over(self, ocs: Sequence[ObjectChange]) -> list[ChangeRegion]:
+        """Change polygons of the same tile pairs that overlap the changed objects."""
+        from shapely.geometry import Polygon, shape
+
+        out: list[ChangeRegion] = []
+        for r in self.run.change_regions:
+            if not r.polygon_lonlat or len(r.polygon_lonlat[0]) < 4:
+                continue
+            poly = shape(r.geometry).buffer(0)
+            for c in ocs:
+                det = c.after or c.before
+                if (
+                    det is not None
+                    and len(det.footprint_lonlat) >= 4
+                    and (r.before_tile_id, r.after_tile_id) == (c.before_tile_id, c.after_tile_id)
+                    and poly.intersects(Polygon(det.footprint_lonlat).buffer(0))
+                ):
+                    out.append(r)
+                    break
+        return out
 
     def bracket_pair(self, site_id: str, lo: date, hi: date) -> tuple[Tile, Tile] | None:
         tiles = self.site_tiles(site_id)
@@ -362,6 +384,7 @@ class _Linker:
                     f"claim: {describe_range(need, o.count_max)} {kind}"
                 )
                 items.extend(object_change_item(self.run, c) for c in ocs)
+                items.extend(change_item(self.run, r) for r in self.regions_over(ocs))
             elif not any_dets:
                 verdicts.append("insufficient")
                 parts.append(f"no detections or object changes on tiles {b.id} and {a.id}")

@@ -23,11 +23,23 @@ from pipeline.report.html import Chip, render_html, site_map_svg
 MAX_CHIPS_PER_CLAIM = 8
 
 
-def _ring(it: EvidenceItem) -> list[tuple[float, float]] | None:
+def _ring(it: EvidenceItem, run: RunData) -> list[tuple[float, float]] | None:
+    """The item's outline in tile pixels ``(row, col)``.
+
+    Its footprint when it has one, else its EPSG:4326 polygon mapped through
+    the tile grid (change regions).
+    """
     fp = it.extra.get("footprint_px")
     if isinstance(fp, list) and len(fp) >= 3:
         return [(float(p[0]), float(p[1])) for p in fp]
-    return None
+    tile = run.tile(str(it.tile.get("id")))
+    geom = it.geometry
+    if tile is None or geom.get("type") != "Polygon" or not geom.get("coordinates"):
+        return None
+    pts = geom["coordinates"][0]
+    x, y = tile.grid.from_lonlat([p[0] for p in pts], [p[1] for p in pts])
+    rows, cols = tile.grid.rowcol(x, y)
+    return [(float(r), float(c)) for r, c in zip(rows, cols, strict=True)]
 
 
 def _render(run: RunData, tile_id: str, ring: list[tuple[float, float]]) -> str | None:
@@ -55,7 +67,7 @@ def chips_for_link(run: RunData, link: EvidenceLink) -> list[Chip]:
         if len(out) >= MAX_CHIPS_PER_CLAIM:
             break
         cap = f"{it.cls or it.kind} · {it.tile.get('id', '')}"
-        ring = _ring(it)
+        ring = _ring(it, run)
         chip_path = it.extra.get("chip")
         if isinstance(chip_path, str):
             data = read_png(chip_path)
@@ -75,7 +87,7 @@ def chips_for_link(run: RunData, link: EvidenceLink) -> list[Chip]:
             for label, prov in (("before", before), ("after", after)):
                 uri = _render(run, str(prov.get("id")), ring)
                 if uri:
-                    out.append(Chip(f"{label}: {it.cls} · {prov.get('id')}", uri))
+                    out.append(Chip(f"{label}: {it.cls or it.kind} · {prov.get('id')}", uri))
         else:
             uri = _render(run, str(it.tile.get("id")), ring)
             if uri:

@@ -141,6 +141,30 @@ def test_departure_from_object_changes(build):
     assert lk.evidence[0].kind == "change" and lk.evidence[0].extra["before_tile"]["id"] == b.id
 
 
+def test_departure_evidence_includes_overlapping_change_polygons(build):
+    from pipeline.model import ChangeRegion
+
+    b, a = build.tile("khmeimim", D13), build.tile("khmeimim", D15)
+    d = build.det(b, "An-124", 10, 10)
+    far = build.det(b, "An-124", 150, 150)
+
+    def region(rid, det):
+        return ChangeRegion(
+            rid, "cva", b.id, a.id, b.sha256, a.sha256, (det.footprint_lonlat,), 100.0, 1.0, 2.0
+        )
+
+    claim = build.claim("khmeimim", (D14, D15), "departure", [ClaimObject("An-124", 1, 1)])
+    run = _run(
+        [b, a],
+        [d],
+        [build.change("departed", b, a, d)],
+        [region("r-over", d), region("r-far", far)],
+    )
+    lk = link_claims([claim], run)[0]
+    assert [e.id for e in lk.evidence if e.cls is None] == ["r-over"]
+    assert lk.evidence[-1].extra["before_tile"]["id"] == b.id
+
+
 def test_departure_contradicted_by_counts(build):
     b, a = build.tile("khmeimim", D13), build.tile("khmeimim", D15)
     dets = [build.det(b, "An-124", 10, 10), build.det(a, "An-124", 10, 10)]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pydantic
 
 from pipeline.errors import ConfigError, LabelStudioError
 
@@ -196,6 +197,12 @@ class LabelStudioClient:
                 last = f"HTTP {status}: {detail}"
             except (httpx.TransportError, json.JSONDecodeError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
+            except pydantic.ValidationError as exc:
+                raise LabelStudioError(
+                    f"{what}: unexpected response from Label Studio at {self.settings.url} "
+                    f"({exc.error_count()} field error(s)); sitewatch is tested with server "
+                    "1.23.2 and label-studio-sdk 2.1"
+                ) from None
             if attempt + 1 < attempts:
                 time.sleep(self.backoff_s * (2**attempt))
         raise LabelStudioError(

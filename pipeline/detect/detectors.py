@@ -83,9 +83,7 @@ def blob_nose(blob: Blob, call: TypeCall, *, gsd_m: float, length_m: float) -> s
     state, _ = nose_state(
         blob.nose_profile,
         body_width_px=blob.body_width_px,
-        gsd_m=gsd_m,
-        measured_length_m=length_m,
-        reference_length_m=ref.length_m,
+        length_px=blob.length_px,
         occluded=blob.touches_edge,
     )
     return state

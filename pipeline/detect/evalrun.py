@@ -47,13 +47,17 @@ def evaluate_synthetic(
     gsds: Sequence[float] = (0.3, 0.5, 0.8),
     size_px: int = 1024,
     detector: Detector | None = None,
+    with_visor: bool = True,
 ) -> dict[str, Any]:
     """Score a detector on held-out synthetic tiles, per GSD.
+
+    Per seed and GSD: one :func:`~pipeline.synth.scenario.random_scenario`
+    airbase tile and (``with_visor``) one :func:`visor_scene` apron of
+    An-124/C-5 with visors open and closed (for the nose-state figure).
 
     Objects cut by the tile edge (``inside`` false) or more than half under
     cloud are neither required nor counted against the detector.
     """
-    from pipeline.synth import render_scene
     from pipeline.synth.scenario import random_scenario
 
     det = detector or get_detector("measure")
@@ -61,42 +65,98 @@ def evaluate_synthetic(
     total = Score()
     for gsd in gsds:
         sc = Score()
+        visor = Score()
         n_tiles = 0
         for seed in seeds:
             for spec in random_scenario(seed, gsd_m=gsd, n_tiles=1, size_px=size_px):
-                st = render_scene(spec, seed=seed)
-                tile = Tile(
-                    id=st.stem,
-                    path="<memory>",
-                    site_id=spec.site.id,
-                    acquired=spec.acquired,
-                    grid=st.grid,
-                    sha256=f"synthetic-{seed}-{gsd}",
-                    band_count=st.array.shape[0],
-                    dtype=str(st.array.dtype),
-                    gsd_m=gsd,
-                    sun_azimuth_deg=spec.sun_azimuth_deg,
-                    sun_elevation_deg=spec.sun_elevation_deg,
-                )
-                dets = det.detect(st.array, grid=st.grid, tile=tile, valid=st.valid)
-                keep = [o for o in st.objects if o.inside and o.cloud_fraction <= 0.5]
-                ignore = [o.footprint_px for o in st.objects if o not in keep]
-                truths = [
-                    TruthBox(o.type_name, o.footprint_px, o.category, o.attributes) for o in keep
-                ]
-                lengths = {
-                    i: o.length_m
-                    for i, o in enumerate(
-                        [o for o in keep if o.category in ("aircraft", "helicopter")]
-                    )
-                }
-                sc.add(score_tile(_drop_near(dets, ignore), truths, truth_length_m=lengths))
+                sc.add(_score_synth(det, spec, seed))
                 n_tiles += 1
+            if with_visor:
+                visor.add(_score_synth(det, visor_scene(seed, gsd), seed))
         out[f"gsd_{gsd:g}"] = {"tiles": n_tiles, **sc.summary()}
+        if with_visor:
+            out[f"gsd_{gsd:g}_visor_apron"] = visor.summary()
+            sc.add(visor)
         total.add(sc)
     out["all"] = total.summary()
     out["iou"] = "polygon IoU of oriented footprints >= 0.5"
     return out
+
+
+def visor_scene(seed: int, gsd_m: float) -> Any:
+    """A held-out synthetic apron with An-124s and C-5s, visors open and closed.
+
+    Random (seeded) headings, positions on a 3x4 lattice, sun azimuth and
+    elevation; rendered through :mod:`pipeline.synth` (returns a ``SceneSpec``).
+    """
+    from pipeline.sites import default_registry
+    from pipeline.synth import PlacedObject, SceneSpec, Surface
+    from pipeline.synth.scenario import site_centre_xy
+
+    rng = np.random.default_rng(seed)
+    sites = [s for s in default_registry() if s.kind != "naval"]
+    site = sites[int(rng.integers(len(sites)))]
+    cx, cy = site_centre_xy(site)
+    objs = []
+    k = 0
+    for i in range(4):
+        for j in range(3):
+            t = ("An-124", "C-5")[int(rng.integers(2))]
+            state = ("open", "closed")[int(rng.integers(2))]
+            objs.append(
+                PlacedObject(
+                    f"v{k}",
+                    t,
+                    cx - 165 + i * 110 + rng.uniform(-8, 8),
+                    cy - 110 + j * 110 + rng.uniform(-8, 8),
+                    float(rng.uniform(0, 360)),
+                    {"nose_cone": state},
+                )
+            )
+            k += 1
+    n = int(round(470 / gsd_m))
+    return SceneSpec(
+        site=site,
+        acquired=datetime(2024, 12, 13, 9, 0, tzinfo=UTC),
+        sun_azimuth_deg=float(rng.uniform(100, 260)),
+        sun_elevation_deg=float(rng.uniform(25, 70)),
+        gsd_m=gsd_m,
+        size_px=(n, n),
+        surfaces=(Surface("apron", cx, cy, 700, 700, panel_m=7.5),),
+        objects=tuple(objs),
+        centre_xy=(cx, cy),
+        ground_seed=seed,
+    )
+
+
+def _synth_tile(st: Any, spec: Any, seed: int) -> Tile:
+    return Tile(
+        id=st.stem,
+        path="<memory>",
+        site_id=spec.site.id,
+        acquired=spec.acquired,
+        grid=st.grid,
+        sha256=f"synthetic-{seed}-{spec.gsd_m}",
+        band_count=st.array.shape[0],
+        dtype=str(st.array.dtype),
+        gsd_m=spec.gsd_m,
+        sun_azimuth_deg=spec.sun_azimuth_deg,
+        sun_elevation_deg=spec.sun_elevation_deg,
+    )
+
+
+def _score_synth(det: Detector, spec: Any, seed: int) -> Score:
+    from pipeline.synth import render_scene
+
+    st = render_scene(spec, seed=seed)
+    tile = _synth_tile(st, spec, seed)
+    dets = det.detect(st.array, grid=st.grid, tile=tile, valid=st.valid)
+    keep = [o for o in st.objects if o.inside and o.cloud_fraction <= 0.5]
+    ignore = [o.footprint_px for o in st.objects if o not in keep]
+    truths = [TruthBox(o.type_name, o.footprint_px, o.category, o.attributes) for o in keep]
+    scored = [o for o in keep if o.category in ("aircraft", "helicopter")]
+    lengths = {i: o.length_m for i, o in enumerate(scored)}
+    return score_tile(_drop_near(dets, ignore), truths, truth_length_m=lengths)
 
 
 def _truth_file_boxes(path: Path) -> list[TruthBox]:

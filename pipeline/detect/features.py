@@ -26,7 +26,7 @@ from skimage.feature import hog
 from pipeline.detect.classify import DEFAULT_CATEGORIES, type_chi2
 from pipeline.detect.geometry import ring_dims
 from pipeline.detect.measure import Blob, to_gray
-from pipeline.detect.nose import tip_bluntness
+from pipeline.detect.nose import nose_width_ratio
 from pipeline.objects import object_types
 
 CHIP = 32
@@ -147,7 +147,9 @@ def object_features(
         center = blob.center_rc
         length_px, width_px, axis = blob.length_px, blob.width_px, blob.axis_heading_deg
         extra = [blob.symmetry, blob.fill, blob.contrast]
-        nose_b = tip_bluntness(blob.nose_profile, body_width_px=blob.body_width_px, gsd_m=gsd_m)
+        nose_b = nose_width_ratio(
+            blob.nose_profile, body_width_px=blob.body_width_px, length_px=blob.length_px
+        )
         tail_b = blob.end_ratio
     elif ring is not None:
         arr = np.asarray(ring, dtype=np.float64)[:-1]

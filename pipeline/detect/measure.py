@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
+from skimage.morphology import area_closing, area_opening
 from skimage.transform import resize
 
 from pipeline.detect.geometry import Ring, oriented_rect, vector_heading
@@ -54,10 +55,12 @@ class MeasureParams:
     min_area_m2: float = 8.0
     max_fill: float = 1.5
     min_paved_fraction: float = 0.3
-    shadow_ratio: float = 0.8
+    shadow_ratio: float = 0.6
     seed_sigma: float = 0.0
     surface_window_m: float = 0.0
     split_extent_m: float = 90.0
+    surface_area_m2: float = 3000.0
+    surface_block_m: float = 1.0
     seed_reach_m: float = 3.0
     neutral_chroma: float = 0.15
     angle_step_deg: float = 2.0
@@ -184,6 +187,28 @@ def background_and_sigma(
     sig_small = 1.4826 * ndimage.median_filter(dev_small, size=k, mode="reflect")
     sig = _upsample(sig_small.astype(np.float32), s, gray.shape)
     return bg, np.maximum(sig, np.float32(min_sigma))
+
+
+def surface_background(
+    channel: np.ndarray, *, gsd_m: float, max_area_m2: float, block_m: float = 1.0
+) -> np.ndarray:
+    """Edge-preserving background: area opening then area closing (max-tree attribute filters).
+
+    Removes every bright and dark structure smaller than ``max_area_m2``
+    (aircraft, vehicles and their shadows) while keeping the exact outlines of
+    larger surfaces (aprons, asphalt patches, grass, soil), so objects next to
+    a surface boundary are measured against their own surface. Computed on a
+    ``block_m`` block-averaged copy (values quantised to 4096 levels) and
+    interpolated back.
+    """
+    s = max(1, int(round(block_m / gsd_m)))
+    small = _block_reduce(channel.astype(np.float32), s)
+    lo, hi = float(small.min()), float(small.max())
+    step = max(hi - lo, 1e-12) / 4095.0
+    q = np.round((small - lo) / step).clip(0, 4095).astype(np.uint16)
+    area = max(4, int(round(max_area_m2 / (gsd_m * s) ** 2)))
+    filt = area_closing(area_opening(q, area), area).astype(np.float32) * step + lo
+    return _upsample(filt, s, channel.shape)
 
 
 def refine_background(
@@ -468,7 +493,8 @@ def shadow_mask(
 
     With a known sun, the bright mask is smeared away from the sun (along
     azimuth + 180 degrees) by up to ``max_height_m / tan(elevation)`` metres;
-    a dark component at least half covered by the smear is shadow. With an
+    a dark component at least half covered by the smear is shadow, and so is
+    every dark pixel under the smear. With an
     unknown sun a dark component touching a bright one is shadow.
     """
     shadow = np.zeros_like(dark)
@@ -496,7 +522,7 @@ def shadow_mask(
     covered = ndimage.sum(smear & dark, dlab, index=np.arange(1, nd + 1))
     sizes = ndimage.sum(dark, dlab, index=np.arange(1, nd + 1))
     ids = np.nonzero(np.asarray(covered) >= 0.5 * np.asarray(sizes))[0] + 1
-    return np.isin(dlab, ids)
+    return np.isin(dlab, ids) | (dark & smear)
 
 
 # --------------------------------------------------------------------------- detector core
@@ -541,6 +567,19 @@ def find_objects(
     min_sigma = p.min_sigma_fraction * span
     chans = [gray, *opponent_channels(image, valid)]
     first = [background_and_sigma(c, window_px=window_px, min_sigma=min_sigma) for c in chans]
+    if p.surface_area_m2 > 0:
+        first = [
+            (
+                surface_background(
+                    c,
+                    gsd_m=gsd_m,
+                    max_area_m2=p.surface_area_m2,
+                    block_m=p.surface_block_m * (1 if i == 0 else 2),
+                ),
+                sg,
+            )
+            for i, (c, (_, sg)) in enumerate(zip(chans, first, strict=True))
+        ]
     if p.surface_window_m > 0:
         # pass 2: mask strong compact evidence, re-estimate with a small window
         ev1 = np.max([np.abs(c - b) / sg for c, (b, sg) in zip(chans, first, strict=True)], axis=0)
@@ -559,13 +598,21 @@ def find_objects(
     neutral = np.ones_like(z, dtype=bool)
     for ch, (cbg, csig) in zip(chans[1:], first[1:], strict=True):
         zc = np.maximum(zc, np.abs(ch - cbg) / csig)
-        neutral &= np.abs(ch) <= p.neutral_chroma * np.maximum(gray, 1e-6)
+        # paved ground is not reddish/brown (soil) nor green (vegetation); bluish is fine
+        # (asphalt under haze and sensor offsets)
+        neutral &= ch <= p.neutral_chroma * np.maximum(gray, 1e-6)
     ratio = gray / np.maximum(bg, 1e-6)
     dark = (z < -p.threshold_sigma) & (ratio < p.shadow_ratio)
-    bright = ((z > p.threshold_sigma) | (zc > p.threshold_sigma) | (z < -p.threshold_sigma)) & ~dark
+    mid_dark = (z < -p.threshold_sigma) & ~dark
+    if valid is not None:
+        dark &= valid
+        mid_dark &= valid
+    # thin dark lines (pavement joints, markings' edges) would chain objects together
+    dark = ndimage.binary_opening(dark)
+    bright = ((z > p.threshold_sigma) | (zc > p.threshold_sigma)) & ~dark
     if valid is not None:
         bright &= valid
-        dark &= valid
+    bright |= ndimage.binary_opening(mid_dark)
     tex_size = max(3, int(round(p.texture_window_m / gsd_m)) | 1)
     tex = local_std(gray, tex_size)
     paved = (tex < float(np.percentile(tex, 95)) + 1e-6) & neutral
@@ -612,12 +659,15 @@ def find_objects(
         strong=2.0 * p.threshold_sigma,
         join=join,
     ):
-        comp = _half_level_mask(comp, ev[sl])
+        # pixels of the opposite polarity (shadow edges beside a bright object) are not object
+        pol_c = 1.0 if float(np.mean(z[sl][comp])) >= 0 else -1.0
+        ev_sl = np.where(pol_c * z[sl] < -p.threshold_sigma, 0.0, ev[sl])
+        comp = _half_level_mask(comp, ev_sl)
         area = int(comp.sum())
         axis, sym = body_axis(comp, step_deg=p.angle_step_deg)
-        ev_sl = ev[sl]
         lvl = max(float(np.median(ev_sl[comp])), 1e-6)
         cov = np.clip(ev_sl / lvl, 0.0, 1.0) * ndimage.binary_dilation(comp, iterations=3)
+
         center, heading, length, width, nose, body, endr = measure_mask(comp, axis, coverage=cov)
         if length * gsd_m < p.min_length_m or length > max_len_px:
             continue

@@ -1,23 +1,29 @@
 """Nose-cone state of visor-nose transports (An-124, C-5) from plan-view geometry.
 
-An An-124 or C-5 loads through the nose: the visor (the whole nose cone)
-hinges upward. Seen from above, a closed visor is a nose cone that tapers to
-a point; with the visor raised the fuselage ends bluntly (the raised visor
-stands up over the cut, so its plan-view footprint no longer extends the
-body forward) and the measured overall length falls short of the reference
-length by a few metres.
+An An-124 or C-5 loads through the nose: the visor (the front ~11 % of the
+fuselage) hinges upward and the loading ramp folds down to the ground. Seen
+from nadir (see also :mod:`pipeline.synth.shapes`):
 
-The call uses two geometric cues measured on the object mask:
+* **closed** -- the fuselage ends in a rounded nose cone whose width grows
+  smoothly from the tip: at 4-6 % of the aircraft length behind the tip it
+  is already ~80-95 % of the fuselage width;
+* **open** -- the full-width body stops at the hinge; ahead of it lie a short
+  full-width cap (the raised visor seen from above) and, reaching forward to
+  the original nose station, the lowered ramp and cargo floor: a *narrow,
+  parallel-sided* tongue (~0.6 of the fuselage width). At 4-6 % of the length
+  behind the tip the object is therefore only ~60-70 % of the fuselage width.
 
-* **tip bluntness** -- the largest width within the first ``tip_m`` metres
-  of the body (from the nose tip) divided by the fuselage width behind the
-  nose.
-  A tapering cone gives well under 0.6; a blunt cut end about 0.8-1.
-* **length shortfall** -- reference length minus measured length, metres.
+So the call reads the width profile of the measured object (widths across the
+body axis in one-pixel steps from the nose tip, see
+:func:`pipeline.detect.measure.measure_mask`): ``r`` is the median width over
+``[0.04 L, 0.06 L]`` behind the tip divided by the fuselage width
+(median width at 15-30 % of the length). ``r <= open_max`` is ``open``,
+``r >= closed_min`` is ``closed``, in between ``unknown``.
 
-``unknown`` is returned when the GSD is too coarse to resolve the nose
-(fewer than ``min_body_px`` pixels across the fuselage), when the object is
-cut by the tile edge / nodata, or when the cues disagree.
+``unknown`` is also returned when the GSD is too coarse to resolve the nose
+(fewer than ``min_body_px`` pixels across the fuselage, or fewer than
+``min_window_px`` pixels in the measuring window), or when the object is cut
+by the tile edge / nodata (the nose may be hidden).
 """
 
 from __future__ import annotations
@@ -30,33 +36,36 @@ import numpy as np
 NoseState = Literal["open", "closed", "unknown"]
 
 
-def tip_bluntness(
-    nose_profile: Sequence[float], *, body_width_px: float, gsd_m: float, tip_m: float = 2.0
+def nose_width_ratio(
+    nose_profile: Sequence[float],
+    *,
+    body_width_px: float,
+    length_px: float,
+    window: tuple[float, float] = (0.04, 0.06),
 ) -> float:
-    """Largest width in the first ``tip_m`` metres over the body width (0 pointed .. 1 blunt).
+    """Median width in ``window`` (fractions of the length behind the tip) over the body width.
 
-    ``nose_profile`` holds object widths (pixels) in 1-pixel steps starting
-    at the nose tip.
+    ``nose_profile`` holds object widths (pixels) in 1-pixel steps starting at
+    the nose tip. Returns NaN when the profile is too short.
     """
     prof = np.asarray(nose_profile, dtype=np.float64)
-    if prof.size == 0 or body_width_px <= 0:
+    a = int(np.floor(window[0] * length_px))
+    b = max(a + 1, int(np.ceil(window[1] * length_px)))
+    if prof.size < b or body_width_px <= 0:
         return float("nan")
-    n = max(1, int(round(tip_m / gsd_m)))
-    return float(np.max(prof[:n]) / body_width_px)
+    return float(np.median(prof[a:b]) / body_width_px)
 
 
 def nose_state(
     nose_profile: Sequence[float],
     *,
     body_width_px: float,
-    gsd_m: float,
-    measured_length_m: float,
-    reference_length_m: float,
+    length_px: float,
     occluded: bool = False,
     min_body_px: float = 6.0,
-    tip_m: float = 2.0,
-    blunt_open: float = 0.72,
-    blunt_closed: float = 0.6,
+    min_window_px: float = 1.5,
+    open_max: float = 0.68,
+    closed_min: float = 0.71,
 ) -> tuple[NoseState, float]:
     """Call the visor ``open`` / ``closed`` / ``unknown`` with a confidence in ``[0, 1]``.
 
@@ -66,28 +75,22 @@ def nose_state(
         Object widths in pixels, 1-pixel steps from the nose tip.
     body_width_px : float
         Fuselage width behind the nose, pixels.
-    gsd_m : float
-        Ground sample distance, metres per pixel.
-    measured_length_m, reference_length_m : float
-        Measured and reference overall length, metres.
+    length_px : float
+        Measured overall length, pixels.
     occluded : bool
         True when the object touches the tile edge or nodata.
-    min_body_px : float
-        Fewest pixels across the fuselage for a call.
-    tip_m, blunt_open, blunt_closed : float
-        Bluntness window and decision thresholds (see module docstring).
+    min_body_px, min_window_px : float
+        Resolution needed for a call (pixels across the fuselage / along the window).
+    open_max, closed_min : float
+        Decision thresholds on the width ratio (see the module docstring).
     """
-    if occluded or body_width_px < min_body_px or gsd_m <= 0:
+    if occluded or body_width_px < min_body_px or 0.02 * length_px < min_window_px:
         return ("unknown", 0.0)
-    blunt = tip_bluntness(nose_profile, body_width_px=body_width_px, gsd_m=gsd_m, tip_m=tip_m)
-    if not np.isfinite(blunt):
+    r = nose_width_ratio(nose_profile, body_width_px=body_width_px, length_px=length_px)
+    if not np.isfinite(r):
         return ("unknown", 0.0)
-    shortfall = reference_length_m - measured_length_m
-    short_tol = max(2.0 * gsd_m, 0.03 * reference_length_m)
-    if blunt >= blunt_open and shortfall > -short_tol:
-        conf = min(1.0, 0.5 + (blunt - blunt_open) / (1.0 - blunt_open + 1e-9) * 0.5)
-        return ("open", round(conf, 3))
-    if blunt <= blunt_closed and shortfall < 3.0 * short_tol:
-        conf = min(1.0, 0.5 + (blunt_closed - blunt) / blunt_closed * 0.5)
-        return ("closed", round(conf, 3))
+    if r <= open_max:
+        return ("open", round(min(1.0, 0.5 + (open_max - r) / 0.2), 3))
+    if r >= closed_min:
+        return ("closed", round(min(1.0, 0.5 + (r - closed_min) / 0.2), 3))
     return ("unknown", 0.0)

@@ -11,28 +11,39 @@ from skimage.draw import polygon as draw_polygon
 def aircraft_outline(
     length_m: float, span_m: float, *, visor_open: bool = False
 ) -> list[list[tuple[float, float]]]:
-    """Polygons (u forward, v right) in metres, nose at u = +L/2."""
+    """Polygons (u forward, v right) in metres, nose at u = +L/2.
+
+    Closed: a rounded nose cone 1.3 fuselage widths long. Open (visor-nose
+    geometry): the body ends at the hinge 11 % of the length behind the nose;
+    a narrow (0.6 width) ramp/floor tongue reaches the original nose station.
+    """
     L, S = length_m, span_m
-    fw = max(0.1 * L, 1.0)  # fuselage width
+    fw = max(0.093 * L, 1.0)  # fuselage width
     nose = L / 2
     tail = -L / 2
     polys = []
+    nose_len = 1.3 * fw
+    right = [(tail, 0.3 * fw), (tail + 0.1 * L, fw / 2)]
     if visor_open:
-        # blunt fuselage end: nose cone cut off, visor raised (not seen in plan beyond the cut)
-        fus = [(nose - 0.06 * L, fw / 2), (nose - 0.06 * L, -fw / 2)]
+        hinge = nose - 0.11 * L
+        right.append((hinge, fw / 2))
+        polys.append(right + [(u, -v) for u, v in reversed(right)])
+        rw = 0.6 * fw / 2
+        polys.append([(hinge - 0.5, rw), (nose, rw), (nose, -rw), (hinge - 0.5, -rw)])
     else:
-        fus = [(nose - 0.08 * L, fw / 2), (nose, 0.0), (nose - 0.08 * L, -fw / 2)]
-    fus = [(tail, -fw / 2 * 0.6)] + fus[::-1] + [(tail, fw / 2 * 0.6)]
-    polys.append(fus)
-    root_u = 0.12 * L
-    chord = 0.16 * L
+        for i in range(8, -1, -1):
+            th = math.pi / 2 * i / 8
+            right.append((nose - nose_len + nose_len * math.cos(th), fw / 2 * math.sin(th)))
+        polys.append(right + [(u, -v) for u, v in reversed(right[:-1])])
+    root_u = 0.06 * L
+    chord = 0.19 * L
     tip_u = root_u - 0.18 * L
     tip_chord = 0.06 * L
     polys.append([(root_u, 0.0), (tip_u, S / 2), (tip_u - tip_chord, S / 2), (root_u - chord, 0.0)])
     polys.append(
         [(root_u, 0.0), (tip_u, -S / 2), (tip_u - tip_chord, -S / 2), (root_u - chord, 0.0)]
     )
-    ts = 0.36 * S
+    ts = 0.42 * S
     polys.append(
         [
             (tail + 0.14 * L, 0.0),

@@ -9,6 +9,7 @@ change region and a task-level ``change`` choice.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -298,6 +299,28 @@ def category_of(cls: str) -> str:
     return cls if cls in GENERIC_CLASSES else "aircraft"
 
 
+def box_dimensions_m(
+    chip: Chip, ring_chip: Sequence[tuple[float, float]], cls: str
+) -> tuple[float | None, float | None]:
+    """``(length_m, span_m)`` of a drawn rectangle on a projected chip, else ``(None, None)``.
+
+    The two side lengths are measured in map units (metres in UTM). For a
+    reference type the assignment closest to its table length/span is used;
+    for a generic class the longer side is the length.
+    """
+    if not chip.grid.is_projected or len(ring_chip) < 4:
+        return None, None
+    pts = [chip.affine * (c, r) for r, c in ring_chip[:3]]
+    a = math.dist(pts[0], pts[1])
+    b = math.dist(pts[1], pts[2])
+    t = object_types().get(cls)
+    if t is None:
+        return max(a, b), min(a, b)
+    if abs(a - t.length_m) + abs(b - t.wingspan_m) <= abs(b - t.length_m) + abs(a - t.wingspan_m):
+        return a, b
+    return b, a
+
+
 def regions_from_annotation(
     task: Mapping[str, Any],
     annotation: Mapping[str, Any],
@@ -347,6 +370,7 @@ def regions_from_annotation(
         lonlat = grid.pixel_ring_to_lonlat(ring_chip)
         cls = str(labels[0])
         region_attrs = attrs.get(rid, {})
+        length_m, span_m = box_dimensions_m(chip, ring_chip, cls)
         det = Detection(
             id=stable_id("human", chip.tile_sha256, prov.annotation_id, rid),
             cls=cls,
@@ -360,6 +384,8 @@ def regions_from_annotation(
             detector=HUMAN_DETECTOR,
             detector_version="human",
             attributes=region_attrs,
+            length_m=length_m,
+            wingspan_m=span_m,
             source="human",
             annotation_id=prov.annotation_id,
         )

@@ -79,6 +79,9 @@ def test_task_json_round_trips_through_an_annotation(scene: dict) -> None:
     an = by_cls["An-124"]
     assert an.provenance.annotator == "a@b.c" and an.detection.annotation_id == "11"
     assert an.detection.attributes == {"nose_cone": "closed"}
+    # 60 x 25 px at 0.5 m: sides measured in metres
+    sides = sorted([an.detection.length_m or 0.0, an.detection.wingspan_m or 0.0])
+    assert sides == pytest.approx([12.5, 30.0], abs=1e-6)
     original = next(d for d in scene["dets"] if d.cls == "An-124")
     got = sorted((round(r, 6), round(c, 6)) for r, c in an.detection.footprint_px[:4])
     exp = sorted((round(r, 6), round(c, 6)) for r, c in original.footprint_px[:4])

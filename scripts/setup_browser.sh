@@ -7,18 +7,23 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="$ROOT/tests/labelstudio/browser"
 
-if ! command -v chromium >/dev/null 2>&1; then
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if (( ${#missing[@]} )); then
   SUDO=""
-  if [[ "$(id -u)" != "0" ]]; then SUDO="sudo"; fi
+  if [[ "$(id -u)" != "0" ]]; then
+    command -v sudo >/dev/null 2>&1 || {
+      echo "setup_browser: need root to apt-get install ${missing[*]}" >&2
+      exit 1
+    }
+    SUDO="sudo"
+  fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-chromium --version
-
-if ! command -v npm >/dev/null 2>&1; then
-  echo "setup_browser: npm is missing (apt-get install -y nodejs npm)" >&2
-  exit 1
-fi
+chromium --version 2>/dev/null | tail -1
 want="$(node -p "require('$DIR/package.json').dependencies['playwright-core']")"
 have="$(node -p "try { require('$DIR/node_modules/playwright-core/package.json').version } catch (e) { '' }")"
 if [[ "$have" != "$want" ]]; then

@@ -17,7 +17,9 @@ two swept trapezoidal wing halves (tips exactly at ``+-S/2``); a tailplane
 (T-tail types carry it at fin height, so its shadow is displaced further); a
 vertical fin (its shadow is a long sliver, the classic give-away of tall tails);
 engine nacelles protruding ahead of the wing leading edge; propeller discs on
-turboprops. Fighters get a long pointed nose, a cropped-delta wing and twin fins.
+turboprops; the A-50 carries its rotodome (it shares the Il-76 airframe, the dome
+is what tells them apart). Fighters get a long pointed nose, a cropped-delta wing
+and twin fins.
 
 Nose visor (An-124 and C-5; attribute ``nose_cone`` = ``"open"``)
 -----------------------------------------------------------------
@@ -40,9 +42,10 @@ vs. rounded nose), in brightness (bright floor vs. grey paint) and in shadow
 (a tall, square visor shadow vs. the low rounded nose shadow). The nominal
 footprint box (``L x S``) is unchanged, so measured length stays comparable.
 
-Helicopters: body, tail boom to ``-L/2``, tail rotor, rotor blades at a fixed
-(per-object) angle, and the rotor disc (front edge at ``+L/2``, diameter ``S``)
-that counts in the footprint but is not drawn (the blades are). Vehicles are
+Helicopters: body, tail boom to ``-L/2``, tail rotor, stub wings on attack
+types, rotor blades at a fixed (per-object) angle, and the rotor disc (front
+edge at ``+L/2``, diameter ``S``) that counts in the footprint but is not drawn
+(the blades are). Vehicles are
 boxes with a cab; the ZU-23-2 is a carriage with twin barrels. Vessels have a
 pointed bow, deck, superstructure and hatch covers.
 """
@@ -68,6 +71,8 @@ WING_ENGINES = {
     "Tu-95": 4, "A400M": 4, "Il-20": 4, "C-130": 4, "An-12": 4, "An-72": 2, "An-26": 2,
     "A320": 2, "737": 2,
 }  # fmt: skip
+#: Stub-wing span of attack helicopters, as a fraction of overall length.
+STUB_WINGS = {"Mi-24": 0.31, "Mi-28": 0.23, "Ka-52": 0.46}
 #: Blades per main rotor (coaxial Ka-52 counts both rotors).
 ROTOR_BLADES = {"Mi-26": 8, "Mi-8": 5, "Mi-24": 5, "Mi-28": 5, "Ka-52": 6}
 _FIGHTER_ROLES = ("fighter", "strike", "attack", "interceptor")
@@ -286,6 +291,12 @@ def aircraft_parts(t: ObjectType, attributes: Mapping[str, str], *, variant: flo
     for ring in (right_tp, _mirror(right_tp)):
         parts.append(prism(ring, tp_z - 0.25, tp_z, paint, shade=0.97))
 
+    if t.name == "A-50":  # the rotodome on struts over the rear fuselage (10.8 m across)
+        dome_r = min(5.4, 0.116 * L)
+        dz = body_top + 3.2
+        dome = ellipse(-0.12 * L, 0.0, dome_r, dome_r, 32)
+        parts.append(prism(dome, dz, dz + 1.8, paint, shade=0.92))
+
     # vertical fin(s): a thin plan sliver whose shadow is a tall trapezoid
     fin_u0, fin_u1 = -hl + 0.005 * L, -hl + 0.17 * L
     fin_top0, fin_top1 = -hl + 0.0, -hl + 0.07 * L
@@ -326,7 +337,12 @@ def helicopter_parts(t: ObjectType, *, variant: float) -> list[Part]:
         th = math.pi / 2 * i / n
         body.append((body_front - nose + nose * math.cos(th), wb / 2 * math.sin(th)))
     body = body + [(u, -v) for u, v in reversed(body[:-1])]
-    parts = [
+    parts: list[Part] = []
+    if t.name in STUB_WINGS:  # weapon pylons of attack helicopters
+        sw = STUB_WINGS[t.name] * L
+        stub = rect(hub - 0.16 * L, hub - 0.07 * L, -sw / 2, sw / 2)
+        parts.append(prism(stub, 1.6, 2.0, "heli_paint", shade=0.9))
+    parts += [
         prism(
             rect(-hl + 0.04 * L, body_rear + 0.5, -0.018 * L, 0.018 * L),
             1.8,

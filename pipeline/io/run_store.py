@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.annotate.merge import prefer_human
 from pipeline.errors import DocumentError, RunFolderError, TileReadError
 from pipeline.model import ChangeRegion, Claim, Detection, ObjectChange, Tile
 
@@ -102,40 +103,6 @@ def _list_of(path: Path, cls: Any) -> list[Any]:
         raise RunFolderError(f"{path}: malformed {cls.__name__} record ({exc!r})") from exc
 
 
-def merge_human(
-    model: Sequence[Detection], human: Sequence[Detection], *, iou_min: float = 0.3
-) -> list[Detection]:
-    """Human annotations first; drop model detections that overlap one on the same tile.
-
-    Overlap is the intersection-over-union of the ``footprint_lonlat`` polygons
-    (EPSG:4326 degrees; fine for the small areas of one object).
-    """
-    from shapely.geometry import Polygon
-
-    def poly(d: Detection) -> Polygon | None:
-        if len(d.footprint_lonlat) < 4:
-            return None
-        p = Polygon(d.footprint_lonlat)
-        return p if p.is_valid and p.area > 0 else p.buffer(0)
-
-    hp = [(h, poly(h)) for h in human]
-    out = list(human)
-    for m in model:
-        mp = poly(m)
-        dup = False
-        for h, p in hp:
-            if h.tile_id != m.tile_id or p is None or mp is None:
-                continue
-            inter = p.intersection(mp).area
-            union = p.union(mp).area
-            if union > 0 and inter / union >= iou_min:
-                dup = True
-                break
-        if not dup:
-            out.append(m)
-    return out
-
-
 def load_run(run_dir: str | os.PathLike[str]) -> RunData:
     """Read a run folder into :class:`RunData` (see module docstring for the layout)."""
     root = Path(run_dir)
@@ -174,7 +141,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
     return RunData(
         run_dir=root,
         tiles=tiles,
-        detections=tuple(merge_human(model, human)),
+        detections=tuple(prefer_human(model, human)),
         object_changes=tuple(changes),
         change_regions=tuple(regions),
         chips=_chip_index(root / "chips"),

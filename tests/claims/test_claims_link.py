@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from pipeline.annotate.merge import prefer_human
 from pipeline.claims.link import class_matches, link_claims
-from pipeline.io.run_store import RunData, merge_human
+from pipeline.io.run_store import RunData
 from pipeline.model import ClaimObject
 
 D13, D14, D15 = date(2024, 12, 13), date(2024, 12, 14), date(2024, 12, 15)
@@ -260,7 +261,7 @@ def test_human_annotation_overrides_model(build):
     t = build.tile("khmeimim", D13)
     model = [build.det(t, "Il-76", 10, 10), build.det(t, "Il-76", 100, 100)]
     human = [build.det(t, "An-124", 11, 11, source="human", attributes={"nose_cone": "open"})]
-    merged = merge_human(model, human)
+    merged = prefer_human(model, human)
     assert [d.cls for d in merged] == ["An-124", "Il-76"]
     claim = build.claim(
         "khmeimim", (D13, D13), "presence", [ClaimObject("An-124", 1, 1, {"nose_cone": "open"})]

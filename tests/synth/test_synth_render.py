@@ -56,7 +56,10 @@ def test_radiometry_is_11_bit_and_three_bands_work(one_object_scene):
 
 
 # --------------------------------------------------------------------------- true dimensions
-DIM_TYPES = ["An-124", "Il-76", "An-26", "Su-35", "C-130", "Mi-8", "truck", "ZU-23-2"]
+DIM_TYPES = [
+    "An-124", "Il-76", "A-50", "An-26", "Su-35", "MiG-29", "C-130", "Mi-8", "Mi-24", "truck",
+    "ZU-23-2", "landing ship", "cargo ship",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("gsd", [0.3, 0.5, 0.8])

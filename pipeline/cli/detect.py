@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from pipeline.detect import DETECTORS
-from pipeline.errors import SitewatchError
+from pipeline.errors import SitewatchError, TileReadError
 from pipeline.model import Tile
 
 _NAMES = ", ".join(DETECTORS)
@@ -20,8 +20,14 @@ def _tiles(source: Path) -> list[Tile]:
     from pipeline.ingest import IngestReport, ingest
 
     if source.is_file() and source.name == "tiles.json":
-        return list(IngestReport.from_dict(json.loads(source.read_text("utf-8"))).tiles)
-    return list(ingest(source).tiles)
+        report = IngestReport.from_dict(json.loads(source.read_text("utf-8")))
+    else:
+        report = ingest(source)
+    for rej in report.rejected:
+        typer.echo(f"skipped {rej.path}: {rej.reason}", err=True)
+    if not report.tiles:
+        raise TileReadError(f"{source}: no valid tiles to detect on")
+    return list(report.tiles)
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
@@ -112,3 +118,71 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                 }
             )
         )
+
+    @eval_app.command("detect")
+    def eval_detect_cmd(
+        truth: Annotated[
+            Path | None,
+            typer.Option(
+                "--truth",
+                help="Folder of tiles with <stem>.truth.geojson beside them (e.g. sample_tiles/).",
+            ),
+        ] = None,
+        airbus: Annotated[
+            Path | None,
+            typer.Option(
+                "--airbus",
+                help="Airbus aircraft sample folder (annotations.csv, images/); "
+                "scored on its report split (last 10 images by name).",
+            ),
+        ] = None,
+        synthetic: Annotated[
+            bool,
+            typer.Option(
+                "--synthetic/--no-synthetic", help="Held-out synthetic tiles via pipeline.synth."
+            ),
+        ] = True,
+        seeds: Annotated[int, typer.Option(help="Synthetic scenes per GSD.")] = 3,
+        gsd: Annotated[
+            list[float] | None, typer.Option(help="Synthetic GSDs in metres (repeatable).")
+        ] = None,
+        detector: Annotated[str, typer.Option(help=f"Detector: {_NAMES}.")] = "measure",
+        model: Annotated[Path | None, typer.Option(help="Model file for learned/onnx.")] = None,
+        out: Annotated[
+            Path | None, typer.Option("--out", help="Also write the figures as JSON here.")
+        ] = None,
+    ) -> None:
+        """Precision/recall at IoU 0.5, type and nose-state accuracy, per GSD."""
+        from pipeline.detect import get_detector
+        from pipeline.detect.evalrun import (
+            evaluate_airbus,
+            evaluate_synthetic,
+            evaluate_truth_dir,
+        )
+        from pipeline.io.atomic import write_json_atomic
+
+        try:
+            det = get_detector(detector, model_path=None if model is None else str(model))
+            res: dict[str, object] = {}
+            if truth is not None:
+                res["truth"] = evaluate_truth_dir(truth, detector=det)
+            if synthetic:
+                res["synthetic"] = evaluate_synthetic(
+                    seeds=range(9100, 9100 + seeds), gsds=gsd or [0.3, 0.5, 0.8], detector=det
+                )
+            if airbus is not None:
+                ab_det = (
+                    get_detector(
+                        detector, model_path=None if model is None else str(model), gsd_m=0.5
+                    )
+                    if detector == "measure"
+                    else det
+                )
+                res["airbus"] = evaluate_airbus(airbus, detector=ab_det)
+        except SitewatchError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        text = json.dumps(res, indent=1, sort_keys=True)
+        if out is not None:
+            write_json_atomic(out, res)
+        typer.echo(text)

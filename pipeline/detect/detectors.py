@@ -34,7 +34,8 @@ class ShapeGate:
     symmetric (``min_symmetry``) and hollow in their bounding rectangle
     (``aircraft_fill`` range: wings and tailplane leave most of it empty) and
     have a span/length ratio in ``aircraft_span_ratio``;
-    vehicle-sized objects must be compact (``vehicle_min_fill``) and elongated
+    objects coloured mostly like soil or vegetation (``max_natural``) are
+    ground, not objects; vehicle-sized objects must be compact (``vehicle_min_fill``) and elongated
     (``vehicle_aspect``).
     """
 
@@ -45,11 +46,14 @@ class ShapeGate:
     vehicle_aspect: tuple[float, float] = (1.2, 5.0)
     min_vehicle_px: float = 8.0
     aircraft_span_ratio: tuple[float, float] = (0.4, 2.0)
+    max_natural: float = 0.5
 
 
 def keep_blob(blob: Blob, *, gsd_m: float, gate: ShapeGate) -> bool:
     """True when ``blob`` has a plausible aircraft or vehicle shape."""
     length_m = blob.length_px * gsd_m
+    if blob.natural_fraction > gate.max_natural:
+        return False
     if length_m < gate.vehicle_max_m:
         if blob.length_px < gate.min_vehicle_px:
             return False

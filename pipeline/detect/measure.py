@@ -57,6 +57,8 @@ class MeasureParams:
     min_paved_fraction: float = 0.3
     shadow_ratio: float = 0.6
     seed_sigma: float = 0.0
+    natural_rb: float = 0.2
+    natural_g: float = 0.1
     surface_window_m: float = 0.0
     split_extent_m: float = 90.0
     surface_area_m2: float = 3000.0
@@ -79,7 +81,8 @@ class Blob:
     ``|residual| / sigma``; ``polarity`` +1 bright, -1 dark; ``nose_profile``
     the object width (pixels) in 1-pixel steps from the nose tip, and
     ``body_width_px`` the median fuselage width; ``touches_edge`` when the
-    object reaches the image border or invalid pixels.
+    object reaches the image border or invalid pixels; ``natural_fraction``
+    the share of its pixels coloured like soil (reddish) or vegetation (green).
     """
 
     center_rc: tuple[float, float]
@@ -97,6 +100,7 @@ class Blob:
     nose_profile: tuple[float, ...] = field(default=(), repr=False)
     body_width_px: float = 0.0
     end_ratio: float = 1.0
+    natural_fraction: float = 0.0
 
     @property
     def footprint_px(self) -> Ring:
@@ -596,6 +600,10 @@ def find_objects(
     # colour contrast: opponent channels (red - blue, green - magenta), each in its own sigma
     zc = np.zeros_like(z)
     neutral = np.ones_like(z, dtype=bool)
+    natural = np.zeros_like(z, dtype=bool)
+    if len(chans) == 3:
+        g_pos = np.maximum(gray, 1e-6)
+        natural = (chans[1] > p.natural_rb * g_pos) | (chans[2] > p.natural_g * g_pos)
     for ch, (cbg, csig) in zip(chans[1:], first[1:], strict=True):
         zc = np.maximum(zc, np.abs(ch - cbg) / csig)
         # paved ground is not reddish/brown (soil) nor green (vegetation); bluish is fine
@@ -697,6 +705,7 @@ def find_objects(
                 nose_profile=nose,
                 body_width_px=body,
                 end_ratio=endr,
+                natural_fraction=float(natural[sl][comp].mean()),
             )
         )
     return blobs

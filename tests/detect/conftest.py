@@ -118,8 +118,8 @@ from pipeline.io.atomic import sha256_file  # noqa: E402
 from pipeline.io.rasters import write_cog  # noqa: E402
 from pipeline.model import Tile  # noqa: E402
 
-UTM = "EPSG:32637"  # Khmeimim-ish zone
-X0, Y0 = 500_000.0, 3_930_000.0
+UTM = "EPSG:32636"  # Khmeimim (UTM 36N)
+X0, Y0 = 767_700.0, 3_921_600.0  # inside the Khmeimim AOI
 
 
 def make_grid(shape: tuple[int, int], gsd: float, *, x0: float = X0, y0: float = Y0) -> Grid:
@@ -195,7 +195,14 @@ def write_tile(
     y0: float = Y0,
 ) -> Tile:
     grid = make_grid(image.shape[1:], gsd, x0=x0, y0=y0)
-    write_cog(path, image, grid)
+    tags = {
+        "ACQUISITION_DATETIME": acquired.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "SITEWATCH_SITE_ID": site_id,
+        "SENSOR": "test-painter",
+    }
+    if sun_az is not None and sun_el is not None:
+        tags.update({"SUN_AZIMUTH": str(sun_az), "SUN_ELEVATION": str(sun_el)})
+    write_cog(path, image, grid, tags=tags)
     if truth is not None:
         fc = {
             "type": "FeatureCollection",

@@ -11,7 +11,7 @@ from pipeline.detect.match import match_detections
 from pipeline.model import ObjectChange
 
 
-def _tile(scene, tid, day, *, x0=500_000.0):
+def _tile(scene, tid, day, *, x0=767_700.0):
     t = scene.mem_tile((600, 600), 0.5, tile_id=tid)
     grid = scene.make_grid((600, 600), 0.5, x0=x0)
     return replace(t, grid=grid, acquired=datetime(2024, 12, day, tzinfo=UTC))
@@ -38,7 +38,7 @@ def _det(tile, cls, center_rc, length_m, span_m, heading=0.0, source="model"):
 def test_arrived_departed_stayed_with_misregistration(scene):
     b = _tile(scene, "a_20241212", 12)
     # the after tile is misregistered by 3 m east: same objects sit 6 px west in its pixels
-    a = _tile(scene, "a_20241213", 13, x0=500_003.0)
+    a = _tile(scene, "a_20241213", 13, x0=767_703.0)
     before = [_det(b, "An-124", (150, 150), 69.1, 73.3), _det(b, "Il-76", (400, 150), 46.6, 50.5)]
     after = [
         _det(a, "An-124", (150, 144), 69.1, 73.3),  # stayed

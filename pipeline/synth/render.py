@@ -31,8 +31,8 @@ changed attributes (a nose visor opened or closed) only the pixels whose
 outline or shadow differ (the nose area); 0 elsewhere, including pure
 illumination, haze, noise and the shifted shadows of objects that did not
 move; 255 where either date is cloudy or under cloud shadow, or where the
-earlier tile does not image the ground (misregistration margins). Cloud is
-never counted as change.
+earlier tile does not image the ground (misregistration margins, grid shifts,
+a no-data swath collar at either date). Cloud is never counted as change.
 """
 
 from __future__ import annotations
@@ -536,6 +536,30 @@ def _tube_light(
     return (np.maximum(s * across + c * up, 0.0) + diffuse).astype(np.float32)
 
 
+#: DN written where the sensor swath has no data (below every valid DN: dark >= 48).
+NODATA = 0
+
+
+def swath_valid(spec: SceneSpec, grid: Grid, content_offset: tuple[float, float]) -> np.ndarray:
+    """Pixels of ``grid`` imaged by ``spec``'s sensor swath (see ``SceneSpec.collar``).
+
+    ``grid`` may be another tile's grid; ``content_offset`` is that tile's
+    misregistration, so each pixel is tested at the true ground point it shows.
+    """
+    if spec.collar is None:
+        return np.ones(grid.shape, dtype=bool)
+    own = scene_grid(spec)
+    left, bottom, right, top = own.bounds
+    cx, cy = (left + right) / 2, (bottom + top) / 2
+    xs, ys = _true_axes(grid, content_offset)
+    # the true ground point appears in this spec's image at true + its own offset
+    xs = xs + spec.misregistration_m[0] - cx
+    ys = ys + spec.misregistration_m[1] - cy
+    a = math.radians(spec.collar[0])
+    proj = ys[:, None] * math.cos(a) + xs[None, :] * math.sin(a)
+    return np.asarray(proj <= spec.collar[1])
+
+
 def render_scene(spec: SceneSpec, seed: int) -> SynthTile:
     """Render one tile and its ground truth. Pure and deterministic in ``(spec, seed)``.
 
@@ -621,13 +645,19 @@ def render_scene(spec: SceneSpec, seed: int) -> SynthTile:
     array = np.clip(np.rint(dn), 0, DN_MAX).astype(np.uint16)
     cloud = alpha > 0.05
     cloud_shadow = cshade > 0.05
+    valid = swath_valid(spec, grid, offset)
+    if not valid.all():
+        array[:, ~valid] = NODATA
+        instances[~valid] = 0
+        cloud &= valid
+        cloud_shadow &= valid
     objs = _truth(spec, grid, instances, cloud | cloud_shadow)
     return SynthTile(
         spec=spec,
         seed=int(seed),
         grid=grid,
         array=array,
-        valid=np.ones(grid.shape, dtype=bool),
+        valid=valid,
         cloud=cloud,
         cloud_shadow=cloud_shadow,
         instances=instances,
@@ -714,6 +744,7 @@ def change_truth(before: SynthTile, after: SynthTile) -> np.ndarray:
         seed=sb.ground_seed,
     )
     unknown = after.cloud | after.cloud_shadow | (b_alpha > 0.05) | (b_shade > 0.05)
+    unknown |= ~after.valid | ~swath_valid(sb, grid, off)
     # ground the earlier tile did not image
     left, bottom, right, top = before.grid.bounds
     bx, by = sb.misregistration_m

@@ -161,6 +161,7 @@ def _spec(
     centre_xy: tuple[float, float] | None = None,
     psf_sigma_px: float = 0.45,
     grid_shift_px: tuple[int, int] = (0, 0),
+    collar: tuple[float, float] | None = None,
 ) -> SceneSpec:
     az, el = solar_position(when, site.lon, site.lat)
     n = max(16, int(round(extent_m / gsd_m)))
@@ -184,6 +185,7 @@ def _spec(
         centre_xy=centre_xy,
         psf_sigma_px=psf_sigma_px,
         grid_shift_px=grid_shift_px,
+        collar=collar,
     )
 
 
@@ -603,6 +605,10 @@ def random_scenario(
             ct = float(rng.uniform(-e, e))
             clouds.append(f.cloud(cs, ct, float(rng.uniform(0.08, 0.2) * extent),
                                   float(rng.uniform(100.0, 400.0))))  # fmt: skip
+        shift = (0, 0) if k == 0 else (int(rng.integers(-8, 9)), int(rng.integers(-8, 9)))
+        collar = None
+        if rng.random() < 0.3:  # the swath edge cuts a corner: no-data pixels
+            collar = (float(rng.uniform(0.0, 360.0)), float(rng.uniform(0.3, 0.48)) * extent)
         misreg = (0.0, 0.0) if k == 0 else (
             round(float(rng.normal(0.0, 1.2)), 2), round(float(rng.normal(0.0, 1.2)), 2)
         )  # fmt: skip
@@ -623,9 +629,8 @@ def random_scenario(
                 clouds=clouds,
                 centre_xy=(f.cx, f.cy),
                 psf_sigma_px=psf,
-                grid_shift_px=(0, 0)
-                if k == 0
-                else (int(rng.integers(-8, 9)), int(rng.integers(-8, 9))),  # fmt: skip
+                grid_shift_px=shift,
+                collar=collar,
             )
         )
     return specs if bands == 4 else [replace(sp, bands=bands) for sp in specs]

@@ -267,6 +267,10 @@ class SceneSpec:
     grid_shift_px : tuple of int
         ``(rows, cols)`` whole-pixel shift of this date's tile footprint (down, right):
         different dates of a site cover slightly different extents on one pixel lattice.
+    collar : tuple of float or None
+        ``(azimuth_deg, distance_m)``: the sensor swath ends at a straight edge
+        ``distance_m`` metres from the tile centre toward ``azimuth_deg``; pixels
+        beyond it hold no data (DN 0, the file's nodata value). ``None``: full tile.
     """
 
     site: Site
@@ -289,6 +293,7 @@ class SceneSpec:
     centre_xy: tuple[float, float] | None = None
     psf_sigma_px: float = 0.45
     grid_shift_px: tuple[int, int] = (0, 0)
+    collar: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "acquired", utc(self.acquired))
@@ -351,6 +356,7 @@ class SceneSpec:
             "centre_xy": None if self.centre_xy is None else list(self.centre_xy),
             "psf_sigma_px": self.psf_sigma_px,
             "grid_shift_px": list(self.grid_shift_px),
+            "collar": None if self.collar is None else list(self.collar),
         }
 
     @classmethod
@@ -378,4 +384,7 @@ class SceneSpec:
             centre_xy=None if c is None else (float(c[0]), float(c[1])),
             psf_sigma_px=float(d.get("psf_sigma_px", 0.45)),
             grid_shift_px=tuple(int(v) for v in d.get("grid_shift_px", (0, 0))),  # type: ignore[arg-type]
+            collar=None
+            if d.get("collar") is None
+            else (float(d["collar"][0]), float(d["collar"][1])),
         )

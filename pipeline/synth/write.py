@@ -41,6 +41,7 @@ from pipeline.io.rasters import (
 from pipeline.model import isoformat_z, polygon_geojson
 from pipeline.synth.render import (
     BAND_NAMES,
+    NODATA,
     UNKNOWN,
     SynthTile,
     TruthObject,
@@ -152,6 +153,7 @@ def write_tile(tile: SynthTile, out_dir: str | os.PathLike[str]) -> tuple[Path, 
         out / f"{tile.stem}.tif",
         tile.array,
         tile.grid,
+        nodata=None if tile.valid.all() else NODATA,
         tags=tile_tags(tile),
         band_descriptions=BAND_NAMES[: tile.array.shape[0]],
     )

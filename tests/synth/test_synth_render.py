@@ -279,3 +279,24 @@ def test_change_truth_unknown_where_the_earlier_tile_saw_nothing(one_object_scen
     m = change_truth(before, after)
     assert (m[-6:, :] == UNKNOWN).all() and (m[:, :4] == UNKNOWN).all()
     assert (m[:-6, 4:] == NO_CHANGE).all()
+
+
+def test_swath_collar_is_nodata_and_unknown_change(one_object_scene, tmp_path):
+    from pipeline.io.rasters import read_array
+    from pipeline.synth.write import write_tile
+
+    base = one_object_scene("truck", extent_m=50.0)
+    cut = SceneSpec(**{**base.__dict__, "collar": (90.0, 10.0)})  # no data east of +10 m
+    tile = render_scene(cut, 3)
+    assert (~tile.valid).any() and tile.valid.any()
+    assert (tile.array[:, ~tile.valid] == 0).all() and (tile.array[:, tile.valid] > 0).all()
+    xs, _ = tile.grid.xy(0, np.arange(tile.grid.width))
+    centre_x = (tile.grid.bounds[0] + tile.grid.bounds[2]) / 2
+    assert not tile.valid[:, xs - centre_x > 10.5].any()
+    assert tile.valid[:, xs - centre_x < 9.5].all()
+    m = change_truth(render_scene(base, 1), tile)
+    assert (m[~tile.valid] == UNKNOWN).all()
+    tif, _ = write_tile(tile, tmp_path)
+    _, valid = read_array(tif)
+    assert np.array_equal(valid, tile.valid)
+    assert SceneSpec.from_dict(cut.to_dict()) == cut

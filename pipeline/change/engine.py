@@ -61,6 +61,9 @@ class ChangeParams:
         :data:`~pipeline.change.thresholds.THRESHOLDS`.
     threshold_value : float or None
         Value for the ``fixed`` threshold, in the method's score units.
+    min_threshold : float or None
+        Smallest data-driven threshold accepted (method units); None uses the
+        method's own floor (:attr:`~pipeline.change.methods.ChangeMethod.floor`).
     normalisation : str
         ``linear`` (relative, on no-change pixels), ``histogram`` or ``none``.
     presmooth_px : int
@@ -95,6 +98,7 @@ class ChangeParams:
     method: str = DEFAULT_METHOD
     threshold: str = "otsu"
     threshold_value: float | None = None
+    min_threshold: float | None = None
     normalisation: str = "linear"
     presmooth_px: int = 1
     open_px: int = 1
@@ -559,7 +563,8 @@ def run_engine(
     if tsample.size:
         thr = choose_threshold(tsample, params.threshold, value=params.threshold_value)
         if params.threshold != "fixed":
-            thr = max(thr, method.floor)
+            floor = method.floor if params.min_threshold is None else params.min_threshold
+            thr = max(thr, floor)
     else:
         thr = math.inf
 

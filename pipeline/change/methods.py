@@ -312,7 +312,7 @@ def _pcakm_fit(sample: Sample) -> PcaKmeansModel:
     return PcaKmeansModel(sigma, mean, vecs, c0, c1)
 
 
-_PCA_MIN_DIFF = 3.0
+_PCA_MIN_DIFF = 1.5
 
 
 def _pcakm_score(before: np.ndarray, after: np.ndarray, m: PcaKmeansModel) -> np.ndarray:
@@ -332,8 +332,9 @@ def _pcakm_score(before: np.ndarray, after: np.ndarray, m: PcaKmeansModel) -> np
 
 
 CHANGE_METHODS: dict[str, ChangeMethod] = {
-    # cva: 4 noise sigmas; log-ratio: 15 %; ssim: 0.3; irmad: chi-square p < 1e-6 (3 bands)
-    "cva": ChangeMethod("cva", _cva_fit, _cva_score, 0, "noise sigma", 4.0),
+    # cva: 1.5 x the typical (median-absolute) difference, chosen on the 4 non-test LEVIR
+    # pairs and synthetic no-change pairs; log-ratio: 15 %; ssim: 0.3; irmad: p < 1e-6
+    "cva": ChangeMethod("cva", _cva_fit, _cva_score, 0, "noise sigma", 1.5),
     "log-ratio": ChangeMethod(
         "log-ratio", _logratio_fit, _logratio_score, 0, "|ln ratio|", float(np.log(1.15))
     ),

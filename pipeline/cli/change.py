@@ -178,8 +178,9 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             typer.echo(json.dumps([s.to_dict() for s in scores], indent=2, sort_keys=True))
             return
         table = Table(title="Change detection, micro-averaged over pairs")
+        wide = Console(width=max(Console().width, 110))
         for col in ("dataset", "method", "pairs", "precision", "recall", "F1", "IoU", "kappa"):
             table.add_column(col, no_wrap=True)
         for row in format_table(scores):
             table.add_row(*row)
-        Console().print(table)
+        wide.print(table)

@@ -27,10 +27,11 @@ from pipeline.detect.features import object_features
 from pipeline.detect.geometry import ring_iou
 from pipeline.detect.learned import ClassifierModel, Example, train_classifier
 from pipeline.detect.measure import to_gray
-from pipeline.detect.vector import changes_fc, detections_fc, write_geojson, write_gpkg
+from pipeline.detect.vector import changes_fc, detections_fc
 from pipeline.errors import ModelFileError, TileReadError
 from pipeline.io.atomic import sha256_file, write_json_atomic
 from pipeline.io.rasters import read_array, read_grid
+from pipeline.io.vector import write_features
 from pipeline.model import Detection, ObjectChange, Tile
 
 #: Tiles larger than this many pixels on a side are processed in windows.
@@ -84,11 +85,18 @@ def run_detector(
 def write_detections(dets: Sequence[Detection], path_stem: str | os.PathLike[str]) -> list[Path]:
     """Write ``<stem>.json``, ``<stem>.geojson`` and ``<stem>.gpkg`` atomically."""
     stem = Path(path_stem)
-    fc = detections_fc(dets)
+    feats = detections_fc(dets)["features"]
     return [
         write_json_atomic(stem.with_name(stem.name + ".json"), [d.to_dict() for d in dets]),
-        write_geojson(stem.with_name(stem.name + ".geojson"), fc),
-        write_gpkg(stem.with_name(stem.name + ".gpkg"), fc, layer="detections"),
+        write_features(
+            stem.with_name(stem.name + ".geojson"),
+            feats,
+            layer="detections",
+            geometry_type="Polygon",
+        ),
+        write_features(
+            stem.with_name(stem.name + ".gpkg"), feats, layer="detections", geometry_type="Polygon"
+        ),
     ]
 
 
@@ -139,7 +147,12 @@ def write_object_changes(
     stem = Path(path_stem)
     return [
         write_json_atomic(stem.with_name(stem.name + ".json"), [c.to_dict() for c in changes]),
-        write_geojson(stem.with_name(stem.name + ".geojson"), changes_fc(changes)),
+        write_features(
+            stem.with_name(stem.name + ".geojson"),
+            changes_fc(changes)["features"],
+            layer="object_changes",
+            geometry_type="Polygon",
+        ),
     ]
 
 

@@ -1,7 +1,9 @@
-"""GeoJSON / GeoPackage writing of detections and object changes (EPSG:4326).
+"""GeoJSON features of detections and object changes (EPSG:4326).
 
-Small local writer; the wire format is built here from typed objects. Writes
-are atomic (:mod:`pipeline.io.atomic`).
+The feature dicts (wire format) are built here from typed objects; files are
+written by :func:`pipeline.io.vector.write_features` (GeoJSON and GeoPackage,
+atomic). :func:`write_geojson` / :func:`write_gpkg` are the small local
+writers used before that module existed, kept for callers outside a run.
 """
 
 from __future__ import annotations

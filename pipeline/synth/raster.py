@@ -137,12 +137,21 @@ def value_noise(xs: np.ndarray, ys: np.ndarray, scale_m: float, seed: int) -> np
     fy = gy - iy
     fx = fx * fx * (3 - 2 * fx)
     fy = fy * fy * (3 - 2 * fy)
-    ix = ix.astype(np.int64)[None, :]
-    iy = iy.astype(np.int64)[:, None]
-    n00 = _hash01(ix, iy, seed)
-    n10 = _hash01(ix + 1, iy, seed)
-    n01 = _hash01(ix, iy + 1, seed)
-    n11 = _hash01(ix + 1, iy + 1, seed)
+    ix = ix.astype(np.int64)
+    iy = iy.astype(np.int64)
+    # hash each lattice point once (the lattice is far coarser than the pixels), then gather
+    x0, y0 = int(ix.min()), int(iy.min())
+    lattice = _hash01(
+        np.arange(x0, int(ix.max()) + 2, dtype=np.int64)[None, :],
+        np.arange(y0, int(iy.max()) + 2, dtype=np.int64)[:, None],
+        seed,
+    )
+    cx = (ix - x0)[None, :]
+    cy = (iy - y0)[:, None]
+    n00 = lattice[cy, cx]
+    n10 = lattice[cy, cx + 1]
+    n01 = lattice[cy + 1, cx]
+    n11 = lattice[cy + 1, cx + 1]
     fxb = fx[None, :]
     fyb = fy[:, None]
     top = n00 + (n10 - n00) * fxb

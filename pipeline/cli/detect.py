@@ -146,6 +146,14 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         gsd: Annotated[
             list[float] | None, typer.Option(help="Synthetic GSDs in metres (repeatable).")
         ] = None,
+        airbus_learn: Annotated[
+            bool,
+            typer.Option(
+                "--airbus-learn",
+                help="On --airbus, also train a candidate filter in memory on "
+                "the first 20 images and score the last 10 (slow: ~10 min on 2 cores).",
+            ),
+        ] = False,
         detector: Annotated[str, typer.Option(help=f"Detector: {_NAMES}.")] = "measure",
         model: Annotated[Path | None, typer.Option(help="Model file for learned/onnx.")] = None,
         out: Annotated[
@@ -156,6 +164,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         from pipeline.detect import get_detector
         from pipeline.detect.evalrun import (
             evaluate_airbus,
+            evaluate_airbus_learned,
             evaluate_synthetic,
             evaluate_truth_dir,
         )
@@ -179,6 +188,8 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                     else det
                 )
                 res["airbus"] = evaluate_airbus(airbus, detector=ab_det)
+                if airbus_learn:
+                    res["airbus_learned_filter"] = evaluate_airbus_learned(airbus)
         except SitewatchError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc

@@ -274,7 +274,7 @@ def annotate_flow(
     run_dir: Path,
     store_root: Path,
     enabled: bool = True,
-) -> tuple[list[Detection], StageReport]:
+) -> tuple[tuple[list[Detection], list[Any]], StageReport]:
     """Push chips + predictions to Label Studio and pull analysts' labels back.
 
     Configured by ``LABEL_STUDIO_URL`` + ``LABEL_STUDIO_API_KEY`` in the run's
@@ -282,7 +282,7 @@ def annotate_flow(
     """
     t0 = time.perf_counter()
     if not enabled:
-        return [], _skip("annotate", "annotation disabled for this run")
+        return ([], []), _skip("annotate", "annotation disabled for this run")
     if not (os.environ.get("LABEL_STUDIO_URL") and os.environ.get("LABEL_STUDIO_API_KEY")):
         return [], _skip(
             "annotate",
@@ -294,7 +294,7 @@ def annotate_flow(
         require("pipeline.annotate.roundtrip", "pull_annotations")
         default_project = require("pipeline.annotate.roundtrip", "DEFAULT_PROJECT")
     except StageUnavailable as exc:
-        return [], _skip("annotate", str(exc))
+        return ([], []), _skip("annotate", str(exc))
     settings = load_settings()
     title = os.environ.get("SITEWATCH_LS_PROJECT", str(default_project))
     chips_dir = (
@@ -311,13 +311,13 @@ def annotate_flow(
         run_chips_dir=run_dir / "chips",
         project_title=title,
     )
-    human = T.annotate_pull_task(
+    human, reviewed = T.annotate_pull_task(
         settings=settings,
         project_title=title,
         exports_root=store_root / "label-studio-exports",
         out_path=run_dir / "annotations" / "human.json",
     )
-    return human, StageReport(
+    return (human, reviewed), StageReport(
         name="annotate",
         status="completed",
         tasks=2,
@@ -451,15 +451,15 @@ def site_watch(config: RunConfig) -> WatchResult:
             ),
         )
         stages.append(rep)
-        human, rep = _stage(
+        (human, reviewed), rep = _stage(
             "annotate",
             lambda: _with_runner(annotate_flow, config)(
                 tiles, dets, run_dir, layout.root, config.annotate
             ),
         )
         stages.append(rep)
-        if human:
-            _merge_human(tiles, dets, human, run_dir)
+        if human or reviewed:
+            _merge_human(tiles, dets, human, reviewed, run_dir)
         links, rep = _stage("link", lambda: _with_runner(link_flow, config)(run_dir, config.report))
         stages.append(rep)
         html = out / "report.html" if (run_dir / "report.html").exists() else None
@@ -482,12 +482,18 @@ def site_watch(config: RunConfig) -> WatchResult:
 
 
 def _merge_human(
-    tiles: list[Tile], dets: dict[str, list[Detection]], human: list[Detection], run_dir: Path
+    tiles: list[Tile],
+    dets: dict[str, list[Detection]],
+    human: list[Detection],
+    reviewed: list[Any],
+    run_dir: Path,
 ) -> None:
     """Analysts' labels outrank the model's: recompute object changes from the merged set."""
     prefer = require("pipeline.annotate.merge", "prefer_human")
     merged: dict[str, list[Detection]] = {}
     for t in tiles:
-        h = [d for d in human if d.tile_id == t.id]
-        merged[t.id] = list(prefer(dets.get(t.id, []), h)) if h else dets.get(t.id, [])
+        h = [d for d in human if d.tile_sha256 == t.sha256]
+        r = [w for w in reviewed if w[0] == t.sha256]
+        model = dets.get(t.id, [])
+        merged[t.id] = list(prefer(model, h, reviewed=r)) if (h or r) else model
     object_changes(tiles, merged, run_dir)

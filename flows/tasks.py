@@ -265,8 +265,13 @@ def annotate_push_task(
 )
 def annotate_pull_task(
     *, settings: Any, project_title: str, exports_root: Path, out_path: Path
-) -> list[Detection]:
-    """Pull analysts' labels; write ``annotations/human.json``; empty when the project is new."""
+) -> tuple[list[Detection], list[tuple[str, tuple[int, int, int, int]]]]:
+    """Pull analysts' labels; write ``annotations/human.json``.
+
+    Returns the human detections and the ``(tile_sha256, window)`` of every chip
+    an analyst reviewed (for ``prefer_human(reviewed=...)``). A project that was
+    never pushed has no labels yet: both are empty.
+    """
     from pipeline.annotate.roundtrip import pull_annotations
     from pipeline.io.labelstudio import LabelStudioClient
 
@@ -274,13 +279,13 @@ def annotate_pull_task(
     try:
         report = pull_annotations(client, project_title, exports_root)
     except LabelStudioError as exc:
-        if "does not exist" in str(exc) or "not found" in str(exc).lower():
-            write_json_atomic(out_path, [])
-            return []
-        raise
+        if "does not exist" not in str(exc):
+            raise
+        write_json_atomic(out_path, [])
+        return [], []
     human = list(report.detections)
     write_json_atomic(out_path, [d.to_dict() for d in human])
-    return human
+    return human, list(getattr(report, "reviewed_windows", []))
 
 
 # --------------------------------------------------------------------------- link

@@ -21,8 +21,8 @@ square metres via ``gsd_m`` (metres per pixel).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -38,6 +38,7 @@ from pipeline.change.coreg import Shift, estimate_shift, shift_image, shift_vali
 from pipeline.change.methods import Sample, get_method
 from pipeline.change.radiometry import Normaliser, fit_normaliser
 from pipeline.change.thresholds import choose_threshold
+from pipeline.errors import ConfigError
 
 DEFAULT_METHOD = "cva"
 MASK_CHANGE = 1
@@ -116,15 +117,54 @@ class ChangeParams:
     threshold_sample: int = 1_000_000
     workers: int = 2
 
+    def __post_init__(self) -> None:
+        from pipeline.change.methods import CHANGE_METHODS
+        from pipeline.change.radiometry import NORMALISATIONS
+        from pipeline.change.thresholds import THRESHOLDS
+
+        checks = [
+            (
+                self.method in CHANGE_METHODS,
+                f"method {self.method!r} not in {list(CHANGE_METHODS)}",
+            ),
+            (
+                self.threshold in THRESHOLDS,
+                f"threshold {self.threshold!r} not in {list(THRESHOLDS)}",
+            ),
+            (
+                self.normalisation in NORMALISATIONS,
+                f"normalisation {self.normalisation!r} not in {list(NORMALISATIONS)}",
+            ),
+            (
+                self.threshold != "fixed" or self.threshold_value is not None,
+                "threshold 'fixed' needs threshold_value",
+            ),
+            (0.0 <= self.min_overlap <= 1.0, f"min_overlap {self.min_overlap} not in [0, 1]"),
+            (self.block_size >= 16, f"block_size {self.block_size} < 16"),
+            (self.min_area_m2 >= 0, f"min_area_m2 {self.min_area_m2} < 0"),
+            (self.workers >= 1, f"workers {self.workers} < 1"),
+        ]
+        bad = [msg for ok, msg in checks if not ok]
+        if bad:
+            raise ConfigError("invalid change parameters: " + "; ".join(bad))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ChangeParams:
-        """Inverse of :meth:`to_dict`."""
+    def from_dict(cls, d: Mapping[str, Any]) -> ChangeParams:
+        """Inverse of :meth:`to_dict`; unknown keys are a :class:`ConfigError`."""
         d = dict(d)
-        if isinstance(d.get("cloud"), dict):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown change parameter(s) {unknown}; known: {sorted(known)}")
+        if isinstance(d.get("cloud"), Mapping):
+            cloud_known = {f.name for f in fields(CloudParams)}
+            extra = sorted(set(d["cloud"]) - cloud_known)
+            if extra:
+                raise ConfigError(f"unknown cloud parameter(s) {extra}")
             d["cloud"] = CloudParams(**d["cloud"])
         return cls(**d)
 

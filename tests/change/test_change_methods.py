@@ -13,6 +13,7 @@ from pipeline.change.metrics import Confusion, confusion
 from pipeline.change.radiometry import fit_normaliser
 from pipeline.change.synthetic import make_pair
 from pipeline.change.thresholds import THRESHOLDS, choose_threshold
+from pipeline.errors import ConfigError
 
 GSD = 0.5
 
@@ -183,7 +184,7 @@ def test_thresholds_split_a_bimodal_sample() -> None:
 
 def test_unknown_method_is_a_clear_error() -> None:
     p = make_pair((64, 64), seed=0)
-    with pytest.raises(ValueError, match="unknown change method"):
+    with pytest.raises(ConfigError, match="magic"):
         detect_change(p.before, p.after, method="magic")
 
 
@@ -235,6 +236,12 @@ def test_confusion_scores() -> None:
     assert Confusion(tp=5, tn=5).kappa == pytest.approx(1.0)
 
 
-def test_params_round_trip() -> None:
+def test_params_round_trip_and_validation() -> None:
     p = ChangeParams(method="irmad", threshold="fixed", threshold_value=3.0)
     assert ChangeParams.from_dict(p.to_dict()) == p
+    with pytest.raises(ConfigError, match="bogus"):
+        ChangeParams.from_dict({"bogus": 1})
+    with pytest.raises(ConfigError, match="needs threshold_value"):
+        ChangeParams(threshold="fixed")
+    with pytest.raises(ConfigError, match="normalisation"):
+        ChangeParams(normalisation="magic")

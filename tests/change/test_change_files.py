@@ -16,7 +16,7 @@ from shapely.geometry import shape
 from typer.testing import CliRunner
 
 from pipeline.change.engine import ChangeParams
-from pipeline.change.evaluate import evaluate, find_tile_pairs, load_plain_pairs
+from pipeline.change.evaluate import evaluate, find_tile_pairs, load_plain_pairs, score_tiles
 from pipeline.change.run import common_grid, compare_tiles, tile_from_file
 from pipeline.cli import build_app
 from pipeline.errors import OverlapError, TilePairError, TileValidationError
@@ -291,3 +291,11 @@ def test_eval_on_sample_tile_pairs(pair, tmp_path: Path) -> None:  # type: ignor
     assert scores[0].dataset == "sample-tiles"
     assert scores[0].total.f1 > 0.85
     assert scores[0].total.tp + scores[0].total.fn == (r1 - r0) * (c1 - c0)
+
+
+def test_sample_tile_pair_against_its_truth(sample_tiles: Path) -> None:
+    pairs = [p for p in find_tile_pairs(sample_tiles) if p.name.startswith("tartus")]
+    if not pairs:
+        pytest.skip("sample tiles with change truth not generated yet")
+    score = score_tiles(pairs[:1], ChangeParams())
+    assert score.total.f1 > 0.5, score.total.to_dict()

@@ -80,9 +80,10 @@ class Blob:
     object area over ``length_px * width_px``; ``contrast`` mean
     ``|residual| / sigma``; ``polarity`` +1 bright, -1 dark; ``nose_profile``
     the object width (pixels) in 1-pixel steps from the nose tip, and
-    ``body_width_px`` the median fuselage width; ``touches_edge`` when the
-    object reaches the image border or invalid pixels; ``natural_fraction``
-    the share of its pixels coloured like soil (reddish) or vegetation (green).
+    ``body_width_px`` the fuselage width (90th percentile at 15-30 % of the
+    length); ``touches_edge`` when the object reaches the image border or
+    invalid pixels; ``natural_fraction`` the share of its pixels coloured like
+    soil (reddish) or vegetation (green).
     """
 
     center_rc: tuple[float, float]
@@ -385,7 +386,8 @@ def measure_mask(
         nose = prof
     end_ratio = min(front, back) / max(front, back, 1e-9)
     seg = nose[int(0.15 * nb) : max(int(0.15 * nb) + 1, int(0.3 * nb))]
-    body = float(np.median(seg)) if len(seg) else float(prof.max())
+    # 90th percentile: the flat fuselage sides, robust to a shaded (darker) side
+    body = float(np.percentile(seg, 90)) if len(seg) else float(prof.max())
     umin, umax = umin - ext_lo, umax + ext_hi
     uc, vc = (umin + umax) / 2.0, (vmin + vmax) / 2.0
     center = (uc * ar + vc * br, uc * ac + vc * bc)

@@ -17,8 +17,9 @@ So the call reads the width profile of the measured object (widths across the
 body axis in one-pixel steps from the nose tip, see
 :func:`pipeline.detect.measure.measure_mask`): ``r`` is the median width over
 ``[0.04 L, 0.06 L]`` behind the tip divided by the fuselage width
-(median width at 15-30 % of the length). ``r <= open_max`` is ``open``,
-``r >= closed_min`` is ``closed``, in between ``unknown``.
+(90th percentile of the widths at 15-30 % of the length). A second cue,
+the flatness (:func:`nose_flatness`), separates the parallel-sided tongue
+from a cone that is still widening; see :func:`nose_state` for the rule.
 
 ``unknown`` is also returned when the GSD is too coarse to resolve the nose
 (fewer than ``min_body_px`` pixels across the fuselage, or fewer than
@@ -56,6 +57,19 @@ def nose_width_ratio(
     return float(np.median(prof[a:b]) / body_width_px)
 
 
+def nose_flatness(nose_profile: Sequence[float], *, length_px: float) -> float:
+    """Median width at 1-3 % of the length behind the tip over that at 4-6 % (NaN if short).
+
+    About 1 for the parallel-sided ramp tongue of an open visor; well below 1
+    for a rounded nose cone that is still widening.
+    """
+    near = nose_width_ratio(
+        nose_profile, body_width_px=1.0, length_px=length_px, window=(0.01, 0.03)
+    )
+    far = nose_width_ratio(nose_profile, body_width_px=1.0, length_px=length_px)
+    return float(near / far) if far > 0 else float("nan")
+
+
 def nose_state(
     nose_profile: Sequence[float],
     *,
@@ -64,10 +78,18 @@ def nose_state(
     occluded: bool = False,
     min_body_px: float = 6.0,
     min_window_px: float = 1.5,
-    open_max: float = 0.68,
-    closed_min: float = 0.71,
+    open_max: float = 0.72,
+    closed_min: float = 0.74,
+    flat_open: float = 0.8,
+    flat_closed: float = 0.75,
+    min_ratio: float = 0.3,
 ) -> tuple[NoseState, float]:
     """Call the visor ``open`` / ``closed`` / ``unknown`` with a confidence in ``[0, 1]``.
+
+    ``open`` needs a narrow (``r <= open_max``) *and* parallel-sided
+    (flatness >= ``flat_open``) nose; ``closed`` a wide (``r >= closed_min``)
+    or still-widening (flatness <= ``flat_closed``) one. ``r < min_ratio``
+    means the body was mis-measured (e.g. a wrong axis): ``unknown``.
 
     Parameters
     ----------
@@ -81,16 +103,17 @@ def nose_state(
         True when the object touches the tile edge or nodata.
     min_body_px, min_window_px : float
         Resolution needed for a call (pixels across the fuselage / along the window).
-    open_max, closed_min : float
-        Decision thresholds on the width ratio (see the module docstring).
+    open_max, closed_min, flat_open, flat_closed, min_ratio : float
+        Decision thresholds (see the module docstring and :func:`nose_flatness`).
     """
     if occluded or body_width_px < min_body_px or 0.02 * length_px < min_window_px:
         return ("unknown", 0.0)
     r = nose_width_ratio(nose_profile, body_width_px=body_width_px, length_px=length_px)
-    if not np.isfinite(r):
+    flat = nose_flatness(nose_profile, length_px=length_px)
+    if not (np.isfinite(r) and np.isfinite(flat)) or r < min_ratio:
         return ("unknown", 0.0)
-    if r <= open_max:
+    if r <= open_max and flat >= flat_open:
         return ("open", round(min(1.0, 0.5 + (open_max - r) / 0.2), 3))
-    if r >= closed_min:
-        return ("closed", round(min(1.0, 0.5 + (r - closed_min) / 0.2), 3))
+    if r >= closed_min or flat <= flat_closed:
+        return ("closed", round(min(1.0, 0.5 + max(r - closed_min, flat_closed - flat) / 0.2), 3))
     return ("unknown", 0.0)

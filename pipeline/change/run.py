@@ -197,6 +197,8 @@ class RasterPair:
             ):
                 w2 = Window(c0, r0, win.width, win.height)
                 data = src.read(idx, window=w2).astype(np.float32)
+                if _all_valid(src, idx):
+                    return data, np.ones(data.shape[1:], dtype=bool)
                 return data, np.all(src.read_masks(idx, window=w2) > 0, axis=0)
         data = vrt.read(idx, window=win).astype(np.float32)
         masks = vrt.read_masks(idx, window=win)
@@ -213,6 +215,14 @@ class RasterPair:
         b, vb = self._read(self._b, win, self._direct[0])
         a, va = self._read(self._a, win, self._direct[1])
         return b, a, vb & va
+
+
+def _all_valid(src: Any, idx: list[int]) -> bool:
+    """True when the bands have no nodata value, mask band or alpha (every pixel valid)."""
+    from rasterio.enums import MaskFlags
+
+    flags = src.mask_flag_enums
+    return all(flags[i - 1] == [MaskFlags.all_valid] for i in idx)
 
 
 def _integer_offset(src: Any, crs: str, transform: Affine) -> tuple[int, int] | None:

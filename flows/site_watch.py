@@ -284,7 +284,7 @@ def annotate_flow(
     if not enabled:
         return ([], []), _skip("annotate", "annotation disabled for this run")
     if not (os.environ.get("LABEL_STUDIO_URL") and os.environ.get("LABEL_STUDIO_API_KEY")):
-        return [], _skip(
+        return ([], []), _skip(
             "annotate",
             "Label Studio not configured (set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY)",
         )

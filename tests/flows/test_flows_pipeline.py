@@ -52,8 +52,10 @@ def first_and_second(
     from flows.site_watch import site_watch
 
     runs = tmp_path_factory.mktemp("runs")
-    r1 = site_watch(_cfg(pipeline_tiles, store, runs / "one"))
-    r2 = site_watch(_cfg(pipeline_tiles, store, runs / "two"))
+    report = Path(__file__).resolve().parents[2] / "sample_tiles" / "report.md"
+    extra = {"report": report} if report.is_file() else {}
+    r1 = site_watch(_cfg(pipeline_tiles, store, runs / "one", **extra))
+    r2 = site_watch(_cfg(pipeline_tiles, store, runs / "two", **extra))
     return r1, r2
 
 
@@ -82,6 +84,28 @@ def test_first_run_writes_the_run_folder(first_and_second: tuple) -> None:
     if detect.status == "completed":
         assert detect.tasks == 3 and detect.cached == 0
         assert len(list((run / "detections").glob("*.json"))) == 3
+
+
+def test_run_artifacts_summary_and_verdicts(first_and_second: tuple) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    r1, _ = first_and_second
+    with get_client(sync_client=True) as client:
+        summary = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["sitewatch-summary"]))
+        )
+        verdicts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["sitewatch-verdicts"]))
+        )
+    assert summary and "| change |" in str(summary[0].data)
+    if r1.stage("link").status == "completed":
+        assert r1.report_html is not None and Path(r1.report_html).is_file()
+        rows = verdicts[0].data
+        rows = json.loads(rows) if isinstance(rows, str) else rows
+        assert rows and {"claim", "verdict", "report", "html"} <= set(rows[0])
+        assert rows[0]["report"].endswith("report.md")
+        assert {r["verdict"] for r in rows} <= {"supports", "contradicts", "insufficient"}
 
 
 def test_second_run_is_served_from_cache_with_same_files(first_and_second: tuple) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,8 +38,11 @@ def _replay(repo: Path, source: Path, out: Path, store: Path) -> subprocess.Comp
 def test_replay_sample_tiles_twice(repo_root: Path, sample_tiles: Path, tmp_path: Path) -> None:
     if not list(sample_tiles.rglob("*.tif")):
         pytest.skip("sample_tiles/ has no tiles yet")
+    # a snapshot, so both replays see the same bytes even if the samples are regenerated meanwhile
+    source = tmp_path / "sample_tiles"
+    shutil.copytree(sample_tiles, source)
     store = tmp_path / "store"
-    first = _replay(repo_root, sample_tiles, tmp_path / "runs" / "replay", store)
+    first = _replay(repo_root, source, tmp_path / "runs" / "replay", store)
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr, first.stderr
     last = first.stdout.strip().splitlines()[-1]
@@ -51,7 +55,7 @@ def test_replay_sample_tiles_twice(repo_root: Path, sample_tiles: Path, tmp_path
     assert meta1["ingest"]["counts"]["tiles"] > 0
     files1 = {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()}
 
-    second = _replay(repo_root, sample_tiles, tmp_path / "runs" / "again", store)
+    second = _replay(repo_root, source, tmp_path / "runs" / "again", store)
     assert second.returncode == 0, second.stderr
     assert "Traceback" not in second.stderr, second.stderr
     run2 = Path(second.stdout.strip().splitlines()[-1]).parent

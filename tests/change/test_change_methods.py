@@ -204,7 +204,7 @@ def test_irmad_weights_and_probability() -> None:
     xc = (x - m.mean_x[:, None]).T @ m.a
     yc = (y - m.mean_y[:, None]).T @ m.b
     z = np.sum(((xc - yc) / m.sigma) ** 2, axis=1)
-    p = no_change_probability(z, 3)
+    p = no_change_probability(np.sqrt(z), 3)
     assert p.min() >= 0 and p.max() <= 1
     assert np.median(p[:200]) < 1e-6
     # changed pixels stand out far above the no-change chi-square spread

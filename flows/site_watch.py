@@ -138,10 +138,11 @@ def ingest_flow(
     t0 = time.perf_counter()
     try:
         require("pipeline.ingest", "ingest")
+        require("pipeline.ingest.store", "write_report")
     except StageUnavailable as exc:
         return None, _skip("ingest", str(exc))
     report: Any = T.ingest_task(source, sites)
-    T.write_json_task(run_dir / "tiles.json", report.to_dict())
+    T.write_tiles_task(report, run_dir / "tiles.json")
     for r in report.rejected:
         get_run_logger().warning("rejected %s: %s", r.path, r.reason)
     return report, StageReport(

@@ -70,10 +70,11 @@ def ingest_task(source: Path, sites: tuple[str, ...] = ()) -> Any:
     return report
 
 
-@task(name="write-json", cache_policy=NO_CACHE, persist_result=False)
-def write_json_task(path: Path, payload: Any) -> Path:
-    """Write one JSON document atomically."""
-    return write_json_atomic(path, payload)
+@task(name="write-tiles", cache_policy=NO_CACHE, persist_result=False)
+def write_tiles_task(report: Any, path: Path) -> Path:
+    """Write the ingest report as ``tiles.json`` (atomically, the ingest stage's own writer)."""
+    write_report = require("pipeline.ingest.store", "write_report")
+    return Path(write_report(report, path))
 
 
 # --------------------------------------------------------------------------- change

@@ -9,6 +9,15 @@ high-pass energy. Shadows are dark, low-contrast blobs next to a cloud.
 Inputs are float images already normalised to the before date's units; all
 operations are local (Gaussian filters, fixed-size morphology), so block-wise
 processing with :func:`cloud_halo` pixels of halo matches the whole array.
+
+Everything is judged *relative to the scene itself*: brightening is measured
+against the scene-wide typical difference between the dates (``offset``) and
+texture against the scene-wide typical texture ratio (``texture_gain``, see
+:func:`scene_texture_gain`). A date that is hazy, brighter or lower in contrast
+everywhere therefore shows no cloud: a cloud is a *local* departure. The
+caller also drops the whole mask when it covers more than
+``CloudParams.max_fraction`` of the scene (an implausible cloud; when unsure,
+do not mask).
 """
 
 from __future__ import annotations
@@ -33,7 +42,9 @@ class CloudParams:
     ``grow_m`` is how far (metres) a cloud or shadow core is grown into its
     fainter fringe. Shadows are told from departed objects by keeping the
     ground texture: the local correlation of band-passed brightness between
-    dates must exceed ``shadow_corr``.
+    dates must exceed ``shadow_corr``. ``max_fraction`` is the largest share
+    of the valid scene a cloud mask may cover; a larger one is implausible
+    (a whole-scene brightening or change, not a cloud) and is dropped.
     """
 
     enabled: bool = True
@@ -44,6 +55,7 @@ class CloudParams:
     grow_m: float = 60.0
     shadow_corr: float = 0.3
     shadow_texture_ratio: float = 0.9
+    max_fraction: float = 0.6
 
     def factor(self, gsd_m: float) -> int:
         """Power-of-two reduction factor: clouds are analysed at about ``min_size_m / 10``."""
@@ -83,6 +95,43 @@ def cloud_halo(params: CloudParams, gsd_m: float) -> int:
         + params.grow_px(g)
     )
     return (low + 1) * f + 5
+
+
+def scene_texture_gain(
+    before: np.ndarray, after: np.ndarray, valid: np.ndarray | None = None
+) -> float:
+    """Scene-typical ratio of fine texture, after / before.
+
+    Median over patches of the ratio of band-passed brightness energy, so a
+    partial cloud (a minority of patches) does not move it while a date that is
+    hazy or lower in contrast everywhere does.
+
+    Parameters
+    ----------
+    before, after : ndarray, (patches, bands, rows, cols), float
+        Sample patches of both dates in the before date's units.
+    valid : ndarray of bool, (patches, rows, cols), optional
+        Pixels valid in both dates.
+
+    Returns
+    -------
+    float
+        Ratio of texture amplitudes (1.0 when it cannot be measured).
+    """
+    ratios = []
+    for i in range(before.shape[0]):
+        hb = _bandpass(before[i].mean(axis=0, dtype=np.float32))
+        ha = _bandpass(after[i].mean(axis=0, dtype=np.float32))
+        v = np.ones(hb.shape, bool) if valid is None else valid[i]
+        if v.sum() < 16:
+            continue
+        eb = float(np.mean(hb[v] ** 2))
+        ea = float(np.mean(ha[v] ** 2))
+        if eb > 0 and ea > 0:
+            ratios.append(math.sqrt(ea / eb))
+    if not ratios:
+        return 1.0
+    return float(np.median(ratios))
 
 
 def _bandpass(bright: np.ndarray) -> np.ndarray:
@@ -151,6 +200,8 @@ def cloud_mask(
     gsd_m: float,
     params: CloudParams | None = None,
     origin: tuple[int, int] = (0, 0),
+    offset: float = 0.0,
+    texture_gain: float = 1.0,
 ) -> np.ndarray:
     """Pixels covered by cloud or cloud shadow in either date.
 
@@ -171,6 +222,12 @@ def cloud_mask(
         Thresholds and sizes.
     origin : (row, col)
         Position of this window's first pixel in the full image.
+    offset : float
+        Scene-typical brightness difference (after - before) in units of
+        ``scale``; brightening is measured relative to it.
+    texture_gain : float
+        Scene-typical texture ratio after / before (:func:`scene_texture_gain`);
+        the after date's texture is divided by it before comparing dates.
 
     Returns
     -------
@@ -183,9 +240,11 @@ def cloud_mask(
     f = p.factor(gsd_m)
     s = np.float32(max(scale, 1e-6))
     fb = before.mean(axis=0, dtype=np.float32) / s
-    fa = after.mean(axis=0, dtype=np.float32) / s
-    # fine texture (about 1.5 to 4.5 pixels) at full resolution, with box filters
-    hb, ha = _bandpass(fb), _bandpass(fa)
+    fa = after.mean(axis=0, dtype=np.float32) / s - np.float32(offset)
+    # fine texture (about 1.5 to 4.5 pixels) at full resolution, relative to the
+    # scene-typical contrast of each date
+    hb = _bandpass(fb)
+    ha = _bandpass(fa) / np.float32(max(texture_gain, 1e-6))
     cells = [_reduce(x, f, origin) for x in (fb, fa, hb * hb, ha * ha, hb * ha)]
     low = _cloud_low(*cells, p=p, gsd_m=gsd_m * f)
     return _expand(low, f, origin, (rows, cols))

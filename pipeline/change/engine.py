@@ -33,7 +33,7 @@ from scipy import ndimage
 from shapely.geometry import Polygon
 from shapely.geometry import shape as geom_shape
 
-from pipeline.change.cloud import CloudParams, cloud_halo, cloud_mask
+from pipeline.change.cloud import CloudParams, cloud_halo, cloud_mask, scene_texture_gain
 from pipeline.change.coreg import Shift, estimate_shift, shift_image, shift_valid
 from pipeline.change.methods import Sample, get_method
 from pipeline.change.radiometry import Normaliser, fit_normaliser
@@ -528,6 +528,15 @@ def run_engine(
     bright = flat_b.mean(axis=0)
     q25, q75 = np.percentile(bright, [25, 75])
     scale = float(max(q75 - q25, 1e-6 * max(abs(float(bright.mean())), 1.0)))
+    # scene-typical brightness difference and texture ratio between the dates:
+    # clouds are local departures from them (a hazy date is not a cloud)
+    cloud_offset, cloud_gain = 0.0, 1.0
+    if params.cloud.enabled:
+        cloud_offset = float(np.median(norm.apply(flat_a).mean(axis=0) - bright)) / scale
+        san = np.stack([norm.apply(x) for x in sa])
+        cloud_gain = scene_texture_gain(sb, san, sv)
+        del san
+    cloud_p = params.cloud
 
     def prepare(
         b: np.ndarray, a: np.ndarray, v: np.ndarray, origin: tuple[int, int]
@@ -536,7 +545,19 @@ def run_engine(
         if not v.all():
             b = np.where(v[None], b, np.float32(0))
             an = np.where(v[None], an, b)
-        cl = cloud_mask(b, an, scale=scale, gsd_m=gsd_m, params=params.cloud, origin=origin) & v
+        cl = (
+            cloud_mask(
+                b,
+                an,
+                scale=scale,
+                gsd_m=gsd_m,
+                params=cloud_p,
+                origin=origin,
+                offset=cloud_offset,
+                texture_gain=cloud_gain,
+            )
+            & v
+        )
         bad = ~v | cl
         if cl.any():
             an = np.where(cl[None], b, an)
@@ -569,8 +590,6 @@ def run_engine(
     h_score = method.halo + _smooth_halo(params.presmooth_px) + cloud_halo(params.cloud, gsd_m)
     stride = max(1, int(math.ceil(math.sqrt(shape[0] * shape[1] / params.threshold_sample))))
     blocks = list(_blocks(shape, -(-params.block_size // 16) * 16))
-    samples: list[np.ndarray] = []
-    valid_px = cloud_px = 0
 
     def read_score(core: tuple[int, int, int, int]) -> tuple[Any, ...]:
         ext = _extend(core, h_score, shape)
@@ -590,15 +609,26 @@ def run_engine(
         smp = sc[r_off::stride, c_off::stride]
         return core, sc, nvalid, ncloud, smp[np.isfinite(smp)]
 
-    for i, (core, sc, nvalid, ncloud, smp) in enumerate(
-        _pipelined(blocks, read_score, compute_score, params.workers)
-    ):
-        score_store.write(core[0], core[1], sc)
-        valid_px += nvalid
-        cloud_px += ncloud
-        samples.append(smp)
-        if progress:
-            progress("score", i + 1, len(blocks))
+    def score_pass() -> tuple[int, int, list[np.ndarray]]:
+        nv = nc = 0
+        smps: list[np.ndarray] = []
+        for i, (core, sc, nvalid, ncloud, smp) in enumerate(
+            _pipelined(blocks, read_score, compute_score, params.workers)
+        ):
+            score_store.write(core[0], core[1], sc)
+            nv += nvalid
+            nc += ncloud
+            smps.append(smp)
+            if progress:
+                progress("score", i + 1, len(blocks))
+        return nv, nc, smps
+
+    valid_px, cloud_px, samples = score_pass()
+    if cloud_px > params.cloud.max_fraction * (valid_px + cloud_px):
+        # a "cloud" over most of the scene is implausible (a scene-wide change of
+        # illumination, haze or land cover): when unsure, do not mask
+        cloud_p = replace(params.cloud, enabled=False)
+        valid_px, cloud_px, samples = score_pass()
     tsample = np.concatenate(samples) if samples else np.zeros(0, np.float32)
     if tsample.size:
         thr = choose_threshold(tsample, params.threshold, value=params.threshold_value)

@@ -1,0 +1,85 @@
+"""Cloud masking is relative to the scene: a hazy or brightened date is not a cloud."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from pipeline.change.cloud import CloudParams, cloud_mask, scene_texture_gain
+from pipeline.change.engine import ChangeParams, detect_change
+from pipeline.change.evaluate import load_plain_pairs
+from pipeline.change.synthetic import make_pair
+
+GSD = 0.5
+
+
+def _hazy_pair(n: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A textured before date and an after date that is hazy everywhere.
+
+    The after date has 35 % of the contrast, is slightly blurred and carries a
+    smooth +-0.15 brightness undulation (land cover, illumination) over the
+    whole scene: no cloud anywhere.
+    """
+    rng = np.random.default_rng(seed)
+    tex = ndimage.gaussian_filter(rng.normal(size=(n, n)), 1.0).astype(np.float32)
+    tex /= tex.std()
+    before = (np.stack([tex, tex * 0.9, tex * 1.1]) * 0.1 + 0.5).astype(np.float32)
+    low = ndimage.gaussian_filter(rng.normal(size=(n, n)), 20).astype(np.float32)
+    low /= np.abs(low).max()
+    after = np.stack([ndimage.gaussian_filter(b, 1.0) for b in before])
+    after = ((after - 0.5) * 0.35 + 0.5 + 0.15 * low).astype(np.float32)
+    return before, after
+
+
+def _patches(img: np.ndarray, p: int = 64) -> np.ndarray:
+    b, r, c = img.shape
+    return img.reshape(b, r // p, p, c // p, p).transpose(1, 3, 0, 2, 4).reshape(-1, b, p, p)
+
+
+def test_globally_hazy_date_is_not_masked_as_cloud() -> None:
+    before, after = _hazy_pair()
+    bright = before.mean(axis=0)
+    q25, q75 = np.percentile(bright, [25, 75])
+    scale = float(q75 - q25)
+    gain = scene_texture_gain(_patches(before), _patches(after))
+    assert 0.2 < gain < 0.4  # the after date's contrast is 35 % of the before's
+    offset = float(np.median(after.mean(axis=0) - bright)) / scale
+    absolute = cloud_mask(before, after, scale=scale, gsd_m=GSD)
+    relative = cloud_mask(before, after, scale=scale, gsd_m=GSD, texture_gain=gain, offset=offset)
+    # judged in absolute terms, the hazy date looks like cloud over much of the scene ...
+    assert absolute.mean() > 0.3
+    # ... judged against the scene's own statistics it is not a cloud
+    assert relative.mean() < 0.01
+
+
+def test_engine_does_not_mask_a_hazy_date() -> None:
+    before, after = _hazy_pair(seed=1)
+    for b, a in ((before, after), (after, before)):
+        cm = detect_change(b, a, gsd_m=GSD)
+        assert cm.result.cloud_px < 0.01 * b.shape[1] * b.shape[2]
+
+
+def test_implausibly_large_cloud_is_dropped() -> None:
+    # a cloud mask covering more than max_fraction of the scene is not applied
+    p = make_pair((320, 320), seed=1, cloud=True)
+    base = detect_change(p.before, p.after, gsd_m=GSD)
+    assert base.result.cloud_px > 0
+    frac = base.result.cloud_px / p.cloud.size
+    capped = ChangeParams(cloud=CloudParams(max_fraction=frac / 2))
+    cm = detect_change(p.before, p.after, gsd_m=GSD, params=capped)
+    assert cm.result.cloud_px == 0
+    assert cm.valid.all()
+
+
+@pytest.mark.realdata
+def test_levir_bright_scene_is_not_cloud(shared_data: Path) -> None:
+    root = shared_data / "levir-cd-samples"
+    if not (root / "A" / "test_77_0512_0256.png").exists():
+        pytest.skip("LEVIR sample pair test_77_0512_0256 not present")
+    pair = load_plain_pairs(root, ["test_77_0512_0256"])[0]
+    cm = detect_change(pair.before, pair.after, gsd_m=0.5)
+    # a bright, high-contrast after date with much construction is not a cloud
+    assert cm.result.cloud_px < 0.05 * pair.truth.size

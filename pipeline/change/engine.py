@@ -561,7 +561,7 @@ def run_engine(
         bad = ~v | cl
         if cl.any():
             an = np.where(cl[None], b, an)
-        return _presmooth(b, params.presmooth_px), _presmooth(an, params.presmooth_px), bad, cl
+        return b, an, bad, cl
 
     # patches are too small for cloud detection (a cloud is wider than a patch):
     # the fits below are robust to the few cloudy pixels instead
@@ -587,7 +587,8 @@ def run_engine(
     del pb, pa, pv, sb, sa, sv, prepared, sample, flat_a, flat_b
 
     # ---- pass 2: score by blocks
-    h_score = method.halo + _smooth_halo(params.presmooth_px) + cloud_halo(params.cloud, gsd_m)
+    h_method = method.halo + _smooth_halo(params.presmooth_px)
+    h_score = max(h_method, cloud_halo(cloud_p, gsd_m))
     stride = max(1, int(math.ceil(math.sqrt(shape[0] * shape[1] / params.threshold_sample))))
     blocks = list(_blocks(shape, -(-params.block_size // 16) * 16))
 
@@ -597,11 +598,20 @@ def run_engine(
 
     def compute_score(item: tuple[Any, ...]) -> tuple[Any, ...]:
         core, ext, b, a, v = item
-        bs, as_, bad, cl = prepare(b, a, v, (ext[0], ext[1]))
+        b, an, bad, cl = prepare(b, a, v, (ext[0], ext[1]))
+        # only the cloud mask needs the wide halo: smooth and score on the core
+        # plus the method's own context
+        inner = _extend(core, h_method, shape)
+        ir, ic = inner[0] - ext[0], inner[1] - ext[1]
+        sl = (slice(ir, ir + inner[2]), slice(ic, ic + inner[3]))
+        bs = _presmooth(b[(slice(None), *sl)], params.presmooth_px)
+        as_ = _presmooth(an[(slice(None), *sl)], params.presmooth_px)
+        del b, an
         score = method.score(bs, as_, model)
-        score[bad] = np.nan
-        cr, cc = core[0] - ext[0], core[1] - ext[1]
+        score[bad[sl]] = np.nan
+        cr, cc = core[0] - inner[0], core[1] - inner[1]
         sc = np.ascontiguousarray(score[cr : cr + core[2], cc : cc + core[3]], dtype=np.float32)
+        cr, cc = core[0] - ext[0], core[1] - ext[1]
         nvalid = int(np.count_nonzero(~bad[cr : cr + core[2], cc : cc + core[3]]))
         ncloud = int(np.count_nonzero(cl[cr : cr + core[2], cc : cc + core[3]]))
         r_off = (-core[0]) % stride

@@ -135,13 +135,16 @@ def scene_texture_gain(
 
 
 def _bandpass(bright: np.ndarray) -> np.ndarray:
-    # difference of Gaussians so pixel noise does not count as texture
-    # kernels truncated at 2.5 sigma: the texture energy is averaged afterwards,
-    # so the far tails change nothing that matters and cost most of the time
-    return np.asarray(
-        ndimage.gaussian_filter(bright, 1.0, truncate=2.5)
-        - ndimage.gaussian_filter(bright, 3.0, truncate=2.5)
-    )
+    """Fine texture: difference of 3 x 3 and 11 x 11 box means (about 1.5 to 5 pixels).
+
+    Box means (running sums) approximate a difference of Gaussians with sigma
+    0.8 and 3.2 pixels at a fraction of the cost, so pixel noise does not count
+    as texture while edges a few pixels wide do.
+    """
+    fine = ndimage.uniform_filter(bright, 3, mode="reflect")
+    coarse = ndimage.uniform_filter(bright, 11, mode="reflect")
+    fine -= coarse
+    return np.asarray(fine)
 
 
 def _open(mask: np.ndarray, r: int) -> np.ndarray:
@@ -182,9 +185,18 @@ def _reduce(img: np.ndarray, f: int, origin: tuple[int, int]) -> np.ndarray:
     top, left = origin[0] % f, origin[1] % f
     bottom = (-(top + rows)) % f
     right = (-(left + cols)) % f
-    x = np.pad(img, ((top, bottom), (left, right)), mode="edge")
-    r, c = x.shape[0] // f, x.shape[1] // f
-    return np.asarray(x.reshape(r, f, c, f).mean(axis=(1, 3), dtype=np.float32))
+    x = img
+    if top or bottom or left or right:
+        x = np.pad(img, ((top, bottom), (left, right)), mode="edge")
+    # strided sums (rows, then columns) are several times faster than a 4-D mean
+    acc = x[0::f].astype(np.float32, copy=True)
+    for k in range(1, f):
+        acc += x[k::f]
+    out = acc[:, 0::f].copy()
+    for k in range(1, f):
+        out += acc[:, k::f]
+    out *= np.float32(1.0 / (f * f))
+    return out
 
 
 def _expand(

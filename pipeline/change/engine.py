@@ -588,7 +588,8 @@ def run_engine(
 
     # ---- pass 2: score by blocks
     h_method = method.halo + _smooth_halo(params.presmooth_px)
-    h_score = max(h_method, cloud_halo(cloud_p, gsd_m))
+    # a multiple of 16 keeps block windows aligned to the cloud mask's cells
+    h_score = -(-max(h_method, cloud_halo(cloud_p, gsd_m)) // 16) * 16
     stride = max(1, int(math.ceil(math.sqrt(shape[0] * shape[1] / params.threshold_sample))))
     blocks = list(_blocks(shape, -(-params.block_size // 16) * 16))
 

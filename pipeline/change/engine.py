@@ -426,14 +426,21 @@ def clean_mask(
     touching a side flagged in ``keep_touching`` (top, bottom, left, right) are
     kept whatever their size, because they continue beyond this window.
     """
+    # square structuring elements are separable: min/max filters on uint8 give
+    # the same result as binary_opening / binary_closing (border value 0) faster
     m = mask
     if open_px > 0:
-        m = ndimage.binary_opening(m, structure=np.ones((2 * open_px + 1,) * 2, dtype=bool))
+        size = 2 * open_px + 1
+        u = m.view(np.uint8) if m.dtype == bool else m.astype(np.uint8)
+        er = ndimage.minimum_filter(u, size=size, mode="constant", cval=0)
+        m = ndimage.maximum_filter(er, size=size, mode="constant", cval=0).view(bool)
     if close_px > 0:
         pad = close_px
-        padded = np.pad(m, pad, mode="edge")
-        closed = ndimage.binary_closing(padded, structure=np.ones((2 * close_px + 1,) * 2, bool))
-        m = closed[pad:-pad, pad:-pad]
+        size = 2 * close_px + 1
+        padded = np.pad(np.asarray(m, dtype=np.uint8), pad, mode="edge")
+        di = ndimage.maximum_filter(padded, size=size, mode="constant", cval=0)
+        closed = ndimage.minimum_filter(di, size=size, mode="constant", cval=0)
+        m = closed[pad:-pad, pad:-pad].view(bool)
     if min_px > 1 and m.any():
         lab, n = ndimage.label(m)
         sizes = np.bincount(lab.ravel(), minlength=n + 1)

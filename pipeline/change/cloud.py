@@ -258,11 +258,18 @@ def cloud_mask(
     s = np.float32(max(scale, 1e-6))
     fb = before.mean(axis=0, dtype=np.float32) / s
     fa = after.mean(axis=0, dtype=np.float32) / s - np.float32(offset)
+    bb, ba = _reduce(fb, f, origin), _reduce(fa, f, origin)
+    # every cloud or shadow grows from a core whose smoothed brightness change
+    # exceeds brightness_k: without one the mask is empty, and the costly
+    # full-resolution texture analysis can be skipped (exactly the same result)
+    d = ndimage.gaussian_filter(ba - bb, p.sigma(gsd_m * f))
+    if not bool(np.any(np.abs(d) > p.brightness_k)):
+        return np.zeros((rows, cols), dtype=bool)
     # fine texture (about 1.5 to 4.5 pixels) at full resolution, relative to the
     # scene-typical contrast of each date
     hb = _bandpass(fb)
     ha = _bandpass(fa) / np.float32(max(texture_gain, 1e-6))
-    cells = [_reduce(x, f, origin) for x in (fb, fa, hb * hb, ha * ha, hb * ha)]
+    cells = [bb, ba] + [_reduce(x, f, origin) for x in (hb * hb, ha * ha, hb * ha)]
     low = _cloud_low(*cells, p=p, gsd_m=gsd_m * f)
     return _expand(low, f, origin, (rows, cols))
 

@@ -4,7 +4,9 @@
 :func:`pipeline.detect.measure.find_objects`, classifies each measured object
 against the type table and calls the nose-cone state of visor-nose types.
 It detects aircraft and helicopters, and vehicles when the GSD resolves them
-(length >= ~8 pixels); vessels are not detected (they are not on paved ground).
+(length >= ~8 pixels), and vessels on open water
+(:func:`pipeline.detect.vessels.find_vessels`; category ``vessel``, typed by
+length and beam against the table's vessel rows, ``wingspan_m`` = beam).
 
 Attributes written on each detection (all strings): ``nose_cone``
 (``open``/``closed``/``unknown``, visor-nose types only), ``symmetry``,
@@ -21,6 +23,7 @@ from pipeline.detect.base import make_detection
 from pipeline.detect.classify import TypeCall, classify_dims
 from pipeline.detect.measure import Blob, MeasureParams, find_objects
 from pipeline.detect.nose import nose_state
+from pipeline.detect.vessels import VesselBlob, VesselParams, find_vessels
 from pipeline.grid import Grid
 from pipeline.model import Detection, Tile
 from pipeline.objects import object_types
@@ -111,7 +114,8 @@ class MeasureDetector:
     gate: ShapeGate = field(default_factory=ShapeGate)
     gsd_m: float | None = None
     name: str = "measure"
-    version: str = "1.0"
+    version: str = "1.1"
+    vessels: VesselParams | None = field(default_factory=VesselParams)
 
     def blobs(
         self, image: np.ndarray, *, tile: Tile, valid: np.ndarray | None
@@ -138,7 +142,37 @@ class MeasureDetector:
     ) -> list[Detection]:
         """Detect, measure and classify objects (see :class:`pipeline.detect.base.Detector`)."""
         blobs, gsd = self.blobs(image, tile=tile, valid=valid)
-        return [self.to_detection(b, gsd_m=gsd, grid=grid, tile=tile) for b in blobs]
+        out = [self.to_detection(b, gsd_m=gsd, grid=grid, tile=tile) for b in blobs]
+        if self.vessels is not None:
+            found = find_vessels(image, gsd_m=gsd, valid=valid, params=self.vessels)
+            out.extend(self.vessel_detection(v, gsd_m=gsd, grid=grid, tile=tile) for v in found)
+        return out
+
+    def vessel_detection(
+        self, blob: VesselBlob, *, gsd_m: float, grid: Grid, tile: Tile
+    ) -> Detection:
+        """One vessel candidate as a :class:`Detection` (length/beam in metres)."""
+        length_m, beam_m = blob.length_px * gsd_m, blob.beam_px * gsd_m
+        call = classify_dims(length_m, beam_m, gsd_m=gsd_m, categories=("vessel",), rel=0.1)
+        cls = call.cls if call.category == "vessel" else "vessel"
+        return make_detection(
+            cls=cls,
+            category="vessel",
+            score=call.score,
+            footprint_px=blob.footprint_px,
+            grid=grid,
+            tile=tile,
+            detector=self.name,
+            detector_version=self.version,
+            attributes={
+                "fill": f"{blob.fill:.3f}",
+                "water_contact": f"{blob.water_contact:.3f}",
+                "alternatives": ";".join(f"{n}:{p:.3f}" for n, p in call.alternatives[:3]),
+            },
+            length_m=length_m,
+            wingspan_m=beam_m,
+            heading_deg=blob.axis_heading_deg,
+        )
 
     def to_detection(
         self,

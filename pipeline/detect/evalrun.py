@@ -189,6 +189,7 @@ def evaluate_truth_dir(
     report = ingest(root)
     by_gsd: dict[str, Score] = {}
     total = Score()
+    vessels = Score()
     n = 0
     for tile in report.tiles:
         tp = Path(tile.path)
@@ -197,12 +198,15 @@ def evaluate_truth_dir(
             continue
         image, valid = read_array(tile.path)
         dets = det.detect(image, grid=tile.grid, tile=tile, valid=valid)
-        s = score_tile(dets, _truth_file_boxes(truth))
+        boxes = _truth_file_boxes(truth)
+        s = score_tile(dets, boxes)
+        vessels.add(score_tile(dets, boxes, categories=("vessel",)))
         by_gsd.setdefault(f"gsd_{tile.gsd_m:.2g}", Score()).add(s)
         total.add(s)
         n += 1
     out: dict[str, Any] = {k: v.summary() for k, v in sorted(by_gsd.items())}
     out["all"] = {"tiles": n, **total.summary()}
+    out["vessel"] = vessels.summary()
     out["iou"] = "polygon IoU of oriented footprints >= 0.5"
     return out
 

@@ -30,7 +30,8 @@ if [[ "${1:-}" == "--stop" ]]; then
 fi
 
 t0=$(date +%s)
-"$ROOT/scripts/setup_labelstudio.sh"
+bash "$ROOT/scripts/setup.sh"
+bash "$ROOT/scripts/setup_labelstudio.sh"
 
 if [[ ! -f "$ENV_FILE" ]]; then
   umask 077
@@ -49,7 +50,10 @@ fi
 # shellcheck disable=SC1090
 set -a; source "$ENV_FILE"; set +a
 
-healthy() { curl -fsS -o /dev/null "$LABEL_STUDIO_URL/health" 2>/dev/null; }
+healthy() {
+  "$ROOT/.venv-ls/bin/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+    "$LABEL_STUDIO_URL/health" >/dev/null 2>&1
+}
 
 if healthy; then
   echo "labelstudio: already running at $LABEL_STUDIO_URL"
@@ -81,6 +85,11 @@ fi
 RUN="${1:-}"
 if [[ -z "$RUN" ]]; then
   RUN="$(ls -1td runs/*/ 2>/dev/null | while read -r d; do [[ -f "$d/tiles.json" ]] && { echo "${d%/}"; break; }; done || true)"
+fi
+if [[ -z "$RUN" ]]; then
+  echo "labelstudio: no replay run under runs/; replaying sample_tiles/ first (Label Studio push follows)"
+  "$ROOT/.venv/bin/sitewatch" replay sample_tiles/ --out runs/replay --no-annotate
+  RUN=runs/replay
 fi
 if [[ -n "$RUN" ]]; then
   t1=$(date +%s)

@@ -114,7 +114,7 @@ class MeasureDetector:
     gate: ShapeGate = field(default_factory=ShapeGate)
     gsd_m: float | None = None
     name: str = "measure"
-    version: str = "1.1"
+    version: str = "1.2"
     vessels: VesselParams | None = field(default_factory=VesselParams)
 
     def blobs(

@@ -13,12 +13,14 @@ Steps (brightness = mean of the first three bands; all sizes in metres via the G
    enclosed by water and strong colour edges (Sobel magnitude of each band,
    relative to the tile's brightness range) -- a hull against a quay -- and
    not connected to the image border; internal edges (deck, superstructure)
-   are bridged by a 2-pixel closing.
+   are bridged by a 2-pixel closing. Pixels (value = largest colour band) darker than
+   ``shade_fraction`` of the way from the water's to the land's median brightness (shadows on
+   quays) are excluded and count as water for the contact test.
 3. **Shape** -- a segment is a vessel when it is elongated and compact:
    length ``min_length_m``..``max_length_m`` along its principal axis, beam
    ``min_beam_m``..``max_beam_m``, length/beam >= ``min_aspect``, fill of the
    oriented rectangle >= ``min_fill``, and at least ``min_water_contact`` of
-   its outline bordering water.
+   its outline bordering water (or shadow).
 4. **Type** -- :func:`pipeline.detect.classify.classify_dims` against the
    ``vessel`` rows of the object table (length and beam); generic ``vessel``
    when no row fits.
@@ -56,6 +58,7 @@ class VesselParams:
     min_aspect: float = 3.0
     min_fill: float = 0.6
     min_water_contact: float = 0.3
+    shade_fraction: float = 0.35
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,14 @@ def find_vessels(
     # regions enclosed by water and colour edges (a hull against a quay), not reaching the border
     barrier = water | edges
     holes = ndimage.binary_fill_holes(barrier) & ~water & near
+    # shadows cast on quays and decks are nearly as dark as water
+    # brightness as the largest colour band (a saturated red hull is not dark)
+    arr = np.asarray(image)
+    gray = (arr[:3].max(axis=0) if arr.ndim == 3 else arr).astype(np.float32)
+    wg, lg = float(np.median(gray[water])), float(np.median(gray[~water]))
+    shade = ~water & (ndimage.uniform_filter(gray, 3) <= wg + p.shade_fraction * (lg - wg))
+    holes &= ~shade
+    wet = water | shade
     # bridge the internal edges of one vessel (deck, superstructure)
     holes = ndimage.binary_opening(holes, iterations=2)
     seg = ndimage.binary_closing(holes, iterations=2) & ~water
@@ -244,7 +255,7 @@ def find_vessels(
             continue
         ring = comp & ~ndimage.binary_erosion(comp)
         border = ndimage.binary_dilation(comp) & ~comp
-        contact = float(water[pad][border].mean()) if border.any() else 0.0
+        contact = float(wet[pad][border].mean()) if border.any() else 0.0
         if contact < p.min_water_contact or not ring.any():
             continue
         out.append(

@@ -43,7 +43,8 @@ def harbour(ships, *, size: int = 600, seed: int = 0) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-GREY = (120.0, 125.0, 130.0, 120.0)
+# hulls are brighter than shadows: more than a third of the way from water to quay
+GREY = (150.0, 152.0, 155.0, 140.0)
 RED = (170.0, 60.0, 55.0, 90.0)
 
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from skimage.draw import polygon as draw_polygon
 
 from pipeline.detect.base import make_detection
 from pipeline.detect.classify import TypeCall, classify_dims
 from pipeline.detect.measure import Blob, MeasureParams, find_objects
 from pipeline.detect.nose import nose_state
-from pipeline.detect.vessels import VesselBlob, VesselParams, find_vessels
+from pipeline.detect.vessels import VesselBlob, VesselParams, find_vessels, water_mask
 from pipeline.grid import Grid
 from pipeline.model import Detection, Tile
 from pipeline.objects import object_types
@@ -108,14 +109,20 @@ class MeasureDetector:
         Shape plausibility gate.
     gsd_m : float, optional
         Override the tile GSD (metres per pixel), e.g. for plain JPEGs.
+    vessels : VesselParams or None
+        Vessel detection on open water; ``None`` disables it (and the water test).
+    max_wet_fraction : float
+        Aircraft/vehicle candidates whose footprint is more than this share
+        water or vessel hull are dropped.
     """
 
     params: MeasureParams = field(default_factory=MeasureParams)
     gate: ShapeGate = field(default_factory=ShapeGate)
     gsd_m: float | None = None
     name: str = "measure"
-    version: str = "1.2"
+    version: str = "1.3"
     vessels: VesselParams | None = field(default_factory=VesselParams)
+    max_wet_fraction: float = 0.3
 
     def blobs(
         self, image: np.ndarray, *, tile: Tile, valid: np.ndarray | None
@@ -142,10 +149,24 @@ class MeasureDetector:
     ) -> list[Detection]:
         """Detect, measure and classify objects (see :class:`pipeline.detect.base.Detector`)."""
         blobs, gsd = self.blobs(image, tile=tile, valid=valid)
-        out = [self.to_detection(b, gsd_m=gsd, grid=grid, tile=tile) for b in blobs]
-        if self.vessels is not None:
-            found = find_vessels(image, gsd_m=gsd, valid=valid, params=self.vessels)
-            out.extend(self.vessel_detection(v, gsd_m=gsd, grid=grid, tile=tile) for v in found)
+        if self.vessels is None:
+            return [self.to_detection(b, gsd_m=gsd, grid=grid, tile=tile) for b in blobs]
+        water = water_mask(image, gsd_m=gsd, valid=valid, params=self.vessels)
+        found = find_vessels(image, gsd_m=gsd, valid=valid, params=self.vessels, water=water)
+        # aircraft stand on land: drop candidates lying mostly on water or vessels
+        wet = water.copy()
+        for v in found:
+            ring = np.asarray(v.footprint_px)
+            wet[draw_polygon(ring[:, 0], ring[:, 1], shape=wet.shape)] = True
+        kept = []
+        for b in blobs:
+            ring = np.asarray(b.footprint_px)
+            rr, cc = draw_polygon(ring[:, 0], ring[:, 1], shape=wet.shape)
+            if rr.size and float(wet[rr, cc].mean()) > self.max_wet_fraction:
+                continue
+            kept.append(b)
+        out = [self.to_detection(b, gsd_m=gsd, grid=grid, tile=tile) for b in kept]
+        out.extend(self.vessel_detection(v, gsd_m=gsd, grid=grid, tile=tile) for v in found)
         return out
 
     def vessel_detection(

@@ -184,6 +184,7 @@ def find_vessels(
     gsd_m: float,
     valid: np.ndarray | None = None,
     params: VesselParams | None = None,
+    water: np.ndarray | None = None,
 ) -> list[VesselBlob]:
     """Find elongated compact objects on or beside open water.
 
@@ -196,6 +197,8 @@ def find_vessels(
     valid : ndarray of bool, optional
         True where pixels are valid.
     params : VesselParams, optional
+    water : ndarray of bool, optional
+        Precomputed :func:`water_mask` of the same image and parameters.
 
     Returns
     -------
@@ -205,7 +208,8 @@ def find_vessels(
     p = params or VesselParams()
     if not gsd_m or gsd_m <= 0 or not math.isfinite(gsd_m):
         raise ValueError(f"gsd_m must be a positive number of metres, got {gsd_m!r}")
-    water = water_mask(image, gsd_m=gsd_m, valid=valid, params=p)
+    if water is None:
+        water = water_mask(image, gsd_m=gsd_m, valid=valid, params=p)
     if not water.any():
         return []
     near = ~water & (ndimage.distance_transform_edt(~water) * gsd_m <= p.max_beam_m)

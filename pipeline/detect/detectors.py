@@ -36,7 +36,9 @@ class ShapeGate:
 
     Aircraft-sized objects (length >= ``vehicle_max_m``) must be mirror
     symmetric (``min_symmetry``) and hollow in their bounding rectangle
-    (``aircraft_fill`` range: wings and tailplane leave most of it empty) and
+    (``aircraft_fill`` range: wings and tailplane leave most of it empty --
+    plan-view area / (length x span) is about 0.2-0.45 from airlifters to
+    fighters, while soil/grass patches and roof edges fill 0.5-0.7) and
     have a span/length ratio in ``aircraft_span_ratio``;
     objects coloured mostly like soil or vegetation (``max_natural``) are
     ground, not objects; vehicle-sized objects must be compact (``vehicle_min_fill``) and elongated
@@ -45,7 +47,7 @@ class ShapeGate:
 
     vehicle_max_m: float = 12.0
     min_symmetry: float = 0.6
-    aircraft_fill: tuple[float, float] = (0.1, 0.7)
+    aircraft_fill: tuple[float, float] = (0.1, 0.5)
     vehicle_min_fill: float = 0.45
     vehicle_aspect: tuple[float, float] = (1.2, 5.0)
     min_vehicle_px: float = 8.0
@@ -120,7 +122,7 @@ class MeasureDetector:
     gate: ShapeGate = field(default_factory=ShapeGate)
     gsd_m: float | None = None
     name: str = "measure"
-    version: str = "1.3"
+    version: str = "1.4"
     vessels: VesselParams | None = field(default_factory=VesselParams)
     max_wet_fraction: float = 0.3
 

@@ -1,4 +1,4 @@
-"""Vessel detection on small painted harbours with known ship sizes and headings."""
+"""Vessels on small painted harbours (known sizes, headings) and the aircraft shape gate."""
 
 from __future__ import annotations
 
@@ -83,3 +83,17 @@ def test_detector_types_vessels_and_ignores_dry_land(scene):
     # a land-only tile (no water) yields no vessels
     dry = np.broadcast_to(np.array(QUAY, dtype=np.uint8)[:, None, None], img.shape).copy()
     assert find_vessels(dry, gsd_m=GSD) == []
+
+
+def test_aircraft_gate_rejects_filled_blobs():
+    from pipeline.detect.detectors import ShapeGate, keep_blob
+    from pipeline.detect.measure import Blob
+
+    def blob(fill: float) -> Blob:
+        return Blob(
+            (50.0, 50.0), 0.0, 60.0, 50.0, int(fill * 3000), 0.95, fill, 10.0, 1, 1.0, False
+        )
+
+    gate = ShapeGate()
+    assert keep_blob(blob(0.25), gsd_m=0.5, gate=gate)  # hollow: wings, tailplane
+    assert not keep_blob(blob(0.6), gsd_m=0.5, gate=gate)  # a filled patch of ground

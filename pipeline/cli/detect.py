@@ -59,7 +59,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Find, measure and classify aircraft (and vehicles) on each tile."""
+        """Find, measure and classify aircraft, helicopters, vehicles and vessels on each tile."""
         from pipeline.detect.run import detect_tile, detections_summary, object_changes_for_tiles
 
         if detector not in DETECTORS:

@@ -23,6 +23,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from shapely.geometry import Polygon
 
+from pipeline.annotate.merge import prefer_human
 from pipeline.model import ChangeKind, Detection, ObjectChange, Tile, stable_id
 from pipeline.objects import object_types
 
@@ -56,25 +57,12 @@ def types_compatible(a: Detection, b: Detection, *, dims_tolerance: float = 0.15
     return bool(ta and tb and abs(ta.length_m - tb.length_m) <= dims_tolerance * ta.length_m)
 
 
-def prefer_human(
-    dets: Sequence[Detection], polys: Sequence[Polygon], *, human_iou: float = 0.3
-) -> list[int]:
-    """Indices of detections kept after dropping model ones that a human one covers."""
-    humans = [i for i, d in enumerate(dets) if d.source == "human"]
-    keep = []
-    for i, d in enumerate(dets):
-        if d.source != "human":
-            covered = False
-            for h in humans:
-                inter = polys[i].intersection(polys[h]).area
-                union = polys[i].area + polys[h].area - inter
-                if union > 0 and inter / union >= human_iou:
-                    covered = True
-                    break
-            if covered:
-                continue
-        keep.append(i)
-    return keep
+def _human_first(dets: Sequence[Detection], min_overlap: float) -> list[Detection]:
+    """``dets`` in input order without the model detections an analyst's box supersedes."""
+    human = [d for d in dets if d.source == "human"]
+    model = [d for d in dets if d.source != "human"]
+    kept = {id(d) for d in prefer_human(model, human, min_overlap=min_overlap)}
+    return [d for d in dets if id(d) in kept]
 
 
 def match_detections(
@@ -100,7 +88,8 @@ def match_detections(
     tolerance_m : float
         Misregistration allowance in metres (footprints are grown by it).
     human_iou : float
-        IoU above which a human detection replaces a model one on the same date.
+        Overlap (fraction of the smaller footprint) above which a human detection
+        replaces a model one on the same date (see :func:`pipeline.annotate.merge.prefer_human`).
 
     Returns
     -------
@@ -108,13 +97,10 @@ def match_detections(
         ``stayed`` pairs first (with both detections), then ``departed`` and
         ``arrived``; ids are stable for the same inputs.
     """
-    pb_all, pa_all = _polys(before, before_tile), _polys(after, before_tile)
-    kb = prefer_human(before, pb_all, human_iou=human_iou)
-    ka = prefer_human(after, pa_all, human_iou=human_iou)
-    b = [before[i] for i in kb]
-    a = [after[i] for i in ka]
-    pb = [pb_all[i].buffer(tolerance_m) for i in kb]
-    pa = [pa_all[i].buffer(tolerance_m) for i in ka]
+    b = _human_first(before, human_iou)
+    a = _human_first(after, human_iou)
+    pb = [p.buffer(tolerance_m) for p in _polys(b, before_tile)]
+    pa = [p.buffer(tolerance_m) for p in _polys(a, before_tile)]
     big = 1e6
     cost = np.full((len(b), len(a)), big)
     iou = np.zeros((len(b), len(a)))

@@ -35,8 +35,12 @@ def require(module: str, name: str) -> Callable[..., Any]:
     """The callable ``module.name``, or :class:`StageUnavailable` naming what is missing."""
     try:
         mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise StageUnavailable(f"{module} is not importable ({exc})") from exc
+    except ModuleNotFoundError as exc:
+        # Only the stage module itself being absent means "not installed here": an import
+        # error inside it (a bug, a missing dependency) must fail the run, not hide as a skip.
+        if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
+            raise
+        raise StageUnavailable(f"{module} is not installed ({exc})") from exc
     fn = getattr(mod, name, None)
     if fn is None:
         raise StageUnavailable(f"{module}.{name} does not exist yet")

@@ -1,9 +1,9 @@
 """The sitewatch flows: ingest, change, detect, annotate, link, and ``site_watch`` composing them.
 
 Each flow body is a list of steps; every step is a task in :mod:`flows.tasks`
-calling the library. A stage whose library module has not landed (or whose
-inputs are absent: no report, no Label Studio) is reported as ``skipped`` with
-the reason, logged, and the run goes on.
+calling the library. A stage whose inputs are absent (no report, no Label
+Studio configured, annotation turned off) is reported as ``skipped`` with the
+reason, logged, and the run goes on.
 
 Progress: every stage start/end is logged on the ``sitewatch.progress`` logger
 with ``extra={"stage": ..., "event": "start"|"end", "status": ...}``; the CLI
@@ -30,7 +30,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 import pipeline
 from flows import tasks as T
 from flows.artifacts import needs_refresh
-from flows.stages import StageUnavailable, first_available, require
 from pipeline.config import RunConfig
 from pipeline.io.atomic import atomic_dir, write_json_atomic
 from pipeline.model import Detection, Tile
@@ -136,11 +135,6 @@ def ingest_flow(
 ) -> tuple[Any, StageReport]:
     """Validate the tiles under ``source``; write ``tiles.json``."""
     t0 = time.perf_counter()
-    try:
-        require("pipeline.ingest", "ingest")
-        require("pipeline.ingest.store", "write_report")
-    except StageUnavailable as exc:
-        return None, _skip("ingest", str(exc))
     report: Any = T.ingest_task(source, sites)
     T.write_tiles_task(report, run_dir / "tiles.json")
     for r in report.rejected:
@@ -164,13 +158,6 @@ def change_flow(
 ) -> tuple[dict[tuple[str, str], Any], StageReport]:
     """Change between each consecutive date pair of each site; ``changes/<site>/<b>__<a>/``."""
     t0 = time.perf_counter()
-    try:
-        first_available(
-            ("pipeline.change.run", "compare_tiles"), ("pipeline.change", "compare_tiles")
-        )
-        require("pipeline.change", "ChangeParams")
-    except StageUnavailable as exc:
-        return {}, _skip("change", str(exc))
     pairs = _pairs(tiles)
     futures = []
     for b, a in pairs:
@@ -210,10 +197,6 @@ def detect_flow(
 ) -> tuple[dict[str, list[Detection]], StageReport]:
     """Detections per tile (``detections/``), then object changes per consecutive pair."""
     t0 = time.perf_counter()
-    try:
-        first_available(("pipeline.detect", "detect_tile"), ("pipeline.detect.run", "detect_tile"))
-    except StageUnavailable as exc:
-        return {}, _skip("detect", str(exc))
     futures = []
     for t in tiles:
         args = {"tile": t, "detector": detector, "model_path": model_path}
@@ -246,14 +229,6 @@ def detect_flow(
 
 def object_changes(tiles: list[Tile], dets: dict[str, list[Detection]], run_dir: Path) -> int:
     """Submit the object-change task for each consecutive pair (inside a flow); total changes."""
-    try:
-        first_available(
-            ("pipeline.detect", "match_detections"), ("pipeline.detect.match", "match_detections")
-        )
-        require("pipeline.detect.run", "write_object_changes")
-    except StageUnavailable as exc:
-        get_run_logger().warning("object changes SKIPPED: %s", exc)
-        return 0
     futures = [
         T.object_changes_task.submit(
             dets.get(b.id, []),
@@ -289,15 +264,11 @@ def annotate_flow(
             "annotate",
             "Label Studio not configured (set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY)",
         )
-    try:
-        load_settings = require("pipeline.io.labelstudio", "load_settings")
-        require("pipeline.annotate.roundtrip", "push_tasks")
-        require("pipeline.annotate.roundtrip", "pull_annotations")
-        default_project = require("pipeline.annotate.roundtrip", "DEFAULT_PROJECT")
-    except StageUnavailable as exc:
-        return ([], []), _skip("annotate", str(exc))
+    from pipeline.annotate.roundtrip import DEFAULT_PROJECT
+    from pipeline.io.labelstudio import load_settings
+
     settings = load_settings()
-    title = os.environ.get("SITEWATCH_LS_PROJECT", str(default_project))
+    title = os.environ.get("SITEWATCH_LS_PROJECT", DEFAULT_PROJECT)
     chips_dir = (
         settings.document_root / "sitewatch-chips"
         if settings.document_root
@@ -336,18 +307,6 @@ def link_flow(run_dir: Path, report_path: Path | None) -> tuple[list[Any], Stage
     t0 = time.perf_counter()
     if report_path is None:
         return [], _skip("link", "no report given (--report)")
-    try:
-        for module, name in (
-            ("pipeline.claims.run", "claims_from_file"),
-            ("pipeline.claims", "link_claims"),
-            ("pipeline.claims.ledger", "build_ledger"),
-            ("pipeline.io.run_store", "load_run"),
-            ("pipeline.io.run_store", "write_evidence"),
-            ("pipeline.report.build", "render_run_report"),
-        ):
-            require(module, name)
-    except StageUnavailable as exc:
-        return [], _skip("link", str(exc))
     text, claims = T.extract_claims_task(report_path, run_dir / "claims.json")
     links, generated_at = T.link_claims_task(claims, run_dir, report_path)
     T.render_report_task(
@@ -490,11 +449,12 @@ def _merge_human(
     run_dir: Path,
 ) -> None:
     """Analysts' labels outrank the model's: recompute object changes from the merged set."""
-    prefer = require("pipeline.annotate.merge", "prefer_human")
+    from pipeline.annotate.merge import prefer_human
+
     merged: dict[str, list[Detection]] = {}
     for t in tiles:
         h = [d for d in human if d.tile_sha256 == t.sha256]
         r = [w for w in reviewed if w[0] == t.sha256]
         model = dets.get(t.id, [])
-        merged[t.id] = list(prefer(model, h, reviewed=r)) if (h or r) else model
+        merged[t.id] = list(prefer_human(model, h, reviewed=r)) if (h or r) else model
     object_changes(tiles, merged, run_dir)

@@ -29,7 +29,7 @@ from flows.artifacts import (
     mark_complete,
     publish,
 )
-from flows.stages import first_available, require, stage_version
+from flows.stages import stage_version
 from pipeline.errors import LabelStudioError
 from pipeline.io.atomic import atomic_dir, write_json_atomic
 from pipeline.model import Detection, ObjectChange, Tile
@@ -60,7 +60,8 @@ def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
 )
 def ingest_task(source: Path, sites: tuple[str, ...] = ()) -> Any:
     """Validate every tile under ``source``; keep only ``sites`` when given."""
-    ingest = require("pipeline.ingest", "ingest")
+    from pipeline.ingest import ingest
+
     report = ingest(source)
     if sites:
         from dataclasses import replace
@@ -73,7 +74,8 @@ def ingest_task(source: Path, sites: tuple[str, ...] = ()) -> Any:
 @task(name="write-tiles", cache_policy=NO_CACHE, persist_result=False)
 def write_tiles_task(report: Any, path: Path) -> Path:
     """Write the ingest report as ``tiles.json`` (atomically, the ingest stage's own writer)."""
-    write_report = require("pipeline.ingest.store", "write_report")
+    from pipeline.ingest.store import write_report
+
     return Path(write_report(report, path))
 
 
@@ -115,18 +117,14 @@ def change_pair_task(
     artifacts_root: Path,
 ) -> ArtifactBundle:
     """Compare two consecutive tiles of one site; files go to the artifact folder."""
-    compare = first_available(
-        ("pipeline.change.run", "compare_tiles"), ("pipeline.change", "compare_tiles")
-    )
-    change_params_cls: Any = require("pipeline.change", "ChangeParams")
-    cp = change_params_cls.from_dict(_change_params_dict(method, params))
+    from pipeline.change import ChangeParams
+    from pipeline.change.run import compare_tiles
+
+    cp = ChangeParams.from_dict(_change_params_dict(method, params))
     key = change_key({"before": before, "after": after, "method": method, "params": params})
     folder = artifact_folder(artifacts_root, "change", key)
     with atomic_dir(folder) as tmp:
-        result = compare(before, after, tmp, params=cp)
-        regions = tuple(getattr(result, "regions", result))
-        if not (tmp / "regions.json").exists():
-            write_json_atomic(tmp / "regions.json", [r.to_dict() for r in regions])
+        regions = compare_tiles(before, after, tmp, params=cp).regions
         mark_complete(tmp, {"before": before.id, "after": after.id, "params": cp.to_dict()})
     return ArtifactBundle(
         stage="change",
@@ -179,15 +177,12 @@ def detect_tile_task(
     artifacts_root: Path,
 ) -> ArtifactBundle:
     """Find and measure objects on one tile; ``<tile_id>.json`` (+ vectors) as artifacts."""
-    detect_tile = first_available(
-        ("pipeline.detect", "detect_tile"), ("pipeline.detect.run", "detect_tile")
-    )
+    from pipeline.detect.run import detect_tile
+
     key = detect_key({"tile": tile, "detector": detector, "model_path": model_path})
     folder = artifact_folder(artifacts_root, "detect", key)
     with atomic_dir(folder) as tmp:
         dets = tuple(detect_tile(tile, tmp, detector=detector, model_path=model_path))
-        if not (tmp / f"{tile.id}.json").exists():
-            write_json_atomic(tmp / f"{tile.id}.json", [d.to_dict() for d in dets])
         mark_complete(tmp, {"tile": tile.id, "detector": detector})
     return ArtifactBundle(
         stage="detect",
@@ -209,11 +204,11 @@ def object_changes_task(
     out_dir: Path,
 ) -> list[ObjectChange]:
     """Match detections of two consecutive tiles; write ``<before>__<after>.json`` (+ .geojson)."""
-    match = first_available(
-        ("pipeline.detect", "match_detections"), ("pipeline.detect.match", "match_detections")
-    )
+    from pipeline.detect.match import match_detections
+    from pipeline.detect.run import write_object_changes
+
     changes = list(
-        match(
+        match_detections(
             list(before),
             list(after),
             before_tile=before_tile,
@@ -221,8 +216,9 @@ def object_changes_task(
             site_id=before_tile.site_id,
         )
     )
-    write = require("pipeline.detect.run", "write_object_changes")
-    write(changes, out_dir / before_tile.site_id / f"{before_tile.id}__{after_tile.id}")
+    write_object_changes(
+        changes, out_dir / before_tile.site_id / f"{before_tile.id}__{after_tile.id}"
+    )
     return changes
 
 
@@ -293,8 +289,9 @@ def annotate_pull_task(
 @task(name="extract-claims", cache_policy=NO_CACHE, persist_result=False)
 def extract_claims_task(report_path: Path, out_path: Path) -> tuple[str, list[Any]]:
     """Claims from the report text; writes ``claims.json``; returns (document text, claims)."""
-    claims_from_file = require("pipeline.claims.run", "claims_from_file")
-    write_claims = require("pipeline.io.run_store", "write_claims")
+    from pipeline.claims.run import claims_from_file
+    from pipeline.io.run_store import write_claims
+
     doc, claims = claims_from_file(report_path)
     write_claims(out_path, claims)
     return str(doc.text), list(claims)
@@ -307,12 +304,12 @@ def link_claims_task(
     """Link claims to the run's evidence; write ``evidence.json``; return (links, timestamp)."""
     from datetime import UTC, datetime
 
-    load_run = require("pipeline.io.run_store", "load_run")
-    write_evidence = require("pipeline.io.run_store", "write_evidence")
-    link = require("pipeline.claims", "link_claims")
-    build_ledger = require("pipeline.claims.ledger", "build_ledger")
+    from pipeline.claims import link_claims
+    from pipeline.claims.ledger import build_ledger
+    from pipeline.io.run_store import load_run, write_evidence
+
     run = load_run(run_dir)
-    links = list(link(list(claims), run, tolerance_days=tolerance_days))
+    links = list(link_claims(list(claims), run, tolerance_days=tolerance_days))
     ledger = build_ledger(
         list(claims),
         links,
@@ -336,10 +333,10 @@ def render_report_task(
     """Render the self-contained ``report.html`` of the run folder."""
     from pipeline import PIPELINE_VERSION
     from pipeline.io.atomic import write_text_atomic
+    from pipeline.io.run_store import load_run
+    from pipeline.report.build import render_run_report
 
-    load_run = require("pipeline.io.run_store", "load_run")
-    render = require("pipeline.report.build", "render_run_report")
-    page = render(
+    page = render_run_report(
         list(claims),
         list(links),
         load_run(run_dir),

@@ -178,7 +178,9 @@ def prefect_settings(config: RunConfig) -> dict[str, str]:
     * results persisted to ``<store>/.prefect-results`` (task caching across runs);
     * server telemetry off: its first heartbeat writes to the database while the
       migrations of a fresh database hold the lock ("database is locked"), and a
-      machine without internet would log a failed request on every start.
+      machine without internet would log a failed request on every start;
+    * 120 s (not 20 s) for the temporary server to start: migrating a fresh
+      database on a busy 2-core machine took longer than 20 s.
     """
     layout = config.store_layout
     return {
@@ -186,5 +188,6 @@ def prefect_settings(config: RunConfig) -> dict[str, str]:
         "PREFECT_LOCAL_STORAGE_PATH": str(layout.results),
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         "PREFECT_LOGGING_LEVEL": "INFO" if config.verbose else "WARNING",
     }

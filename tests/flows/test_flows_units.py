@@ -115,19 +115,3 @@ def test_cli_parsing_helpers() -> None:
 
     with pytest.raises(typer.BadParameter):
         _parse_params(["novalue"])
-
-
-def test_require_skips_only_a_missing_stage_module(tmp_path, monkeypatch) -> None:
-    """An absent stage is a skip; an import error inside a stage is a failure, never a skip."""
-    import pytest
-
-    from flows.stages import StageUnavailable, require
-
-    with pytest.raises(StageUnavailable, match="not installed"):
-        require("pipeline.no_such_stage", "run")
-    (tmp_path / "broken_stage_mod.py").write_text("import no_such_dependency_xyz\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
-        require("broken_stage_mod", "run")
-    with pytest.raises(StageUnavailable, match="does not exist"):
-        require("pipeline.model", "no_such_function")

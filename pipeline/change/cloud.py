@@ -6,9 +6,12 @@ underneath. A new bright object (an aircraft, a roof) also raises brightness
 but adds texture (sharp edges), so the two are told apart by the local
 high-pass energy. Shadows are dark, low-contrast blobs next to a cloud.
 
-Inputs are float images already normalised to the before date's units; all
-operations are local (Gaussian filters, fixed-size morphology), so block-wise
-processing with :func:`cloud_halo` pixels of halo matches the whole array.
+Inputs are float images already normalised to the before date's units. Only
+the fine-texture band-pass runs at full resolution (:func:`cell_features`, a
+few pixels of context); everything else runs on cells of a few metres
+(:func:`cloud_cells`), where all operations are local (Gaussian filters,
+fixed-size morphology), so strips analysed with :func:`cloud_halo` cells of
+halo (:class:`CloudStrips`) match the whole scene.
 
 Everything is judged *relative to the scene itself*: brightening is measured
 against the scene-wide typical difference between the dates (``offset``) and
@@ -82,19 +85,22 @@ class CloudParams:
 
 
 def cloud_halo(params: CloudParams, gsd_m: float) -> int:
-    """Full-resolution pixels of context :func:`cloud_mask` needs around a block."""
+    """Cells (of ``params.factor(gsd_m)`` pixels a side) of context the cell analysis needs.
+
+    A cloud or shadow reaches a cell from a core at most this many cells away
+    (smoothing, opening, fringe growth and buffer), so a strip of cells
+    analysed with this halo matches the analysis of the whole scene.
+    """
     if not params.enabled:
         return 0
-    f = params.factor(gsd_m)
-    g = gsd_m * f
-    low = (
+    g = gsd_m * params.factor(gsd_m)
+    return (
         int(4 * params.sigma(g) + 2)
-        + 13
-        + params.open_px(g)
+        + 2 * params.grow_px(g)
+        + 2 * params.open_px(g)
         + params.buffer_px(g)
-        + params.grow_px(g)
+        + 1
     )
-    return (low + 1) * f + 5
 
 
 def scene_texture_gain(
@@ -134,6 +140,35 @@ def scene_texture_gain(
     return float(np.median(ratios))
 
 
+def box3(img: np.ndarray) -> np.ndarray:
+    """3 x 3 box mean over the last two axes (edges mirrored, as scipy's ``reflect``).
+
+    Slice sums in float32: the same values as ``ndimage.uniform_filter(img, 3)``
+    to float32 rounding, about twice as fast.
+    """
+    x = np.asarray(img, dtype=np.float32)
+    if x.shape[-1] < 2 or x.shape[-2] < 2:
+        pad = [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)]
+        p = np.pad(x, pad, mode="symmetric")
+        return np.asarray(ndimage.uniform_filter(p, [1] * (x.ndim - 2) + [3, 3]))[..., 1:-1, 1:-1]
+    r = np.empty_like(x)
+    np.add(x[..., :-2, :], x[..., 1:-1, :], out=r[..., 1:-1, :])
+    r[..., 1:-1, :] += x[..., 2:, :]
+    np.add(x[..., 0, :], x[..., 0, :], out=r[..., 0, :])
+    r[..., 0, :] += x[..., 1, :]
+    np.add(x[..., -2, :], x[..., -1, :], out=r[..., -1, :])
+    r[..., -1, :] += x[..., -1, :]
+    out = np.empty_like(x)
+    np.add(r[..., :-2], r[..., 1:-1], out=out[..., 1:-1])
+    out[..., 1:-1] += r[..., 2:]
+    np.add(r[..., 0], r[..., 0], out=out[..., 0])
+    out[..., 0] += r[..., 1]
+    np.add(r[..., -2], r[..., -1], out=out[..., -1])
+    out[..., -1] += r[..., -1]
+    out *= np.float32(1.0 / 9.0)
+    return out
+
+
 def _bandpass(bright: np.ndarray) -> np.ndarray:
     """Fine texture: difference of 3 x 3 and 11 x 11 box means (about 1.5 to 5 pixels).
 
@@ -141,10 +176,13 @@ def _bandpass(bright: np.ndarray) -> np.ndarray:
     0.8 and 3.2 pixels at a fraction of the cost, so pixel noise does not count
     as texture while edges a few pixels wide do.
     """
-    fine = ndimage.uniform_filter(bright, 3, mode="reflect")
-    coarse = ndimage.uniform_filter(bright, 11, mode="reflect")
-    fine -= coarse
-    return np.asarray(fine)
+    fine = box3(bright)
+    fine -= ndimage.uniform_filter(bright, 11, mode="reflect")
+    return fine
+
+
+#: Pixels of context :func:`cell_features` needs around its core (half the widest box).
+TEXTURE_HALO = 5
 
 
 def _open(mask: np.ndarray, r: int) -> np.ndarray:
@@ -177,17 +215,13 @@ def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
     )
 
 
-def _reduce(img: np.ndarray, f: int, origin: tuple[int, int]) -> np.ndarray:
-    """Mean over ``f x f`` cells aligned to global pixel multiples of ``f``."""
+def _reduce(img: np.ndarray, f: int) -> np.ndarray:
+    """Mean over ``f x f`` cells from the first pixel; a partial last cell repeats its edge."""
     if f == 1:
-        return img
+        return np.asarray(img, dtype=np.float32)
     rows, cols = img.shape
-    top, left = origin[0] % f, origin[1] % f
-    bottom = (-(top + rows)) % f
-    right = (-(left + cols)) % f
-    x = img
-    if top or bottom or left or right:
-        x = np.pad(img, ((top, bottom), (left, right)), mode="edge")
+    bottom, right = (-rows) % f, (-cols) % f
+    x = np.pad(img, ((0, bottom), (0, right)), mode="edge") if bottom or right else img
     # strided sums (rows, then columns) are several times faster than a 4-D mean
     acc = x[0::f].astype(np.float32, copy=True)
     for k in range(1, f):
@@ -199,14 +233,124 @@ def _reduce(img: np.ndarray, f: int, origin: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def _expand(
-    mask: np.ndarray, f: int, origin: tuple[int, int], shape: tuple[int, int]
+def cell_counts(valid: np.ndarray, f: int) -> np.ndarray:
+    """Number of True pixels of a bool ``(rows, cols)`` mask in each ``f x f`` cell (int32)."""
+    rows, cols = valid.shape
+    x = np.pad(valid, ((0, (-rows) % f), (0, (-cols) % f))).astype(np.int32)
+    return x.reshape(x.shape[0] // f, f, x.shape[1] // f, f).sum(axis=(1, 3), dtype=np.int32)
+
+
+def cells_to_pixels(
+    cells: np.ndarray, f: int, row: int, col: int, height: int, width: int
 ) -> np.ndarray:
-    if f == 1:
-        return mask
-    top, left = origin[0] % f, origin[1] % f
-    big = np.repeat(np.repeat(mask, f, axis=0), f, axis=1)
-    return big[top : top + shape[0], left : left + shape[1]]
+    """Window ``(row, col, height, width)`` (pixels) of the full-resolution view of a cell mask.
+
+    ``cells`` covers the whole scene, cell ``(i, j)`` being pixels
+    ``[i*f, (i+1)*f) x [j*f, (j+1)*f)``.
+    """
+    r0, c0 = row // f, col // f
+    r1, c1 = -(-(row + height) // f), -(-(col + width) // f)
+    sub = cells[r0:r1, c0:c1]
+    big = np.repeat(np.repeat(sub, f, axis=0), f, axis=1) if f > 1 else sub
+    top, left = row - r0 * f, col - c0 * f
+    return np.ascontiguousarray(big[top : top + height, left : left + width])
+
+
+def cell_features(
+    before: np.ndarray,
+    after: np.ndarray,
+    *,
+    scale: float,
+    factor: int,
+    core: tuple[int, int, int, int] | None = None,
+    offset: float = 0.0,
+    texture_gain: float = 1.0,
+) -> np.ndarray:
+    """Brightness change and texture energies averaged over ``factor x factor`` pixel cells.
+
+    Only this step runs at full resolution; :func:`cloud_cells` analyses its
+    output. Cells start at the core's first pixel, so a core starting at a
+    multiple of ``factor`` in the full image gives the cells of the scene-wide
+    cell grid.
+
+    Parameters
+    ----------
+    before, after : ndarray, (bands, rows, cols), float
+        A window of both dates in the before date's radiometric units, with at
+        least :data:`TEXTURE_HALO` pixels of context around ``core`` (where
+        the scene has them).
+    scale : float
+        Robust spread of scene brightness (e.g. IQR of the before band mean).
+    factor : int
+        Cell size in pixels (``CloudParams.factor``).
+    core : (row, col, height, width), optional
+        Part of the window (pixels) whose cells are returned; default all.
+    offset : float
+        Scene-typical brightness difference (after - before) in units of ``scale``.
+    texture_gain : float
+        Scene-typical texture ratio after / before (:func:`scene_texture_gain`).
+
+    Returns
+    -------
+    ndarray of float32, (4, cell_rows, cell_cols)
+        Brightening (after - before - offset, units of ``scale``), then the
+        band-passed brightness energy of before, of after (divided by
+        ``texture_gain``) and their product.
+    """
+    rows, cols = before.shape[-2:]
+    r, c, h, w = core or (0, 0, rows, cols)
+    s = np.float32(max(scale, 1e-6))
+    fb = before.mean(axis=0, dtype=np.float32) / s
+    fa = after.mean(axis=0, dtype=np.float32) / s
+    sl = (slice(r, r + h), slice(c, c + w))
+    d = fa[sl] - fb[sl]
+    d -= np.float32(offset)
+    hb = _bandpass(fb)[sl]
+    ha = _bandpass(fa)[sl]
+    ha *= np.float32(1.0 / max(texture_gain, 1e-6))
+    return np.stack([_reduce(x, factor) for x in (d, hb * hb, ha * ha, hb * ha)])
+
+
+def cloud_cells(features: np.ndarray, *, params: CloudParams, gsd_m: float) -> np.ndarray:
+    """Cloud or cloud-shadow cells (bool) from :func:`cell_features`.
+
+    ``gsd_m`` is the pixel size in metres of the full-resolution image; the
+    analysis runs on cells of ``params.factor(gsd_m)`` pixels.
+    """
+    if not params.enabled:
+        return np.zeros(features.shape[1:], dtype=bool)
+    p = params
+    g = gsd_m * p.factor(gsd_m)
+    sig = p.sigma(g)
+    d = ndimage.gaussian_filter(features[0], sig)
+    # every cloud or shadow grows from a core whose smoothed brightness change
+    # exceeds brightness_k: without one the mask is empty (exactly)
+    if not bool(np.any(np.abs(d) > p.brightness_k)):
+        return np.zeros(d.shape, dtype=bool)
+    vb = ndimage.gaussian_filter(features[1], sig)
+    va = ndimage.gaussian_filter(features[2], sig)
+    tb = np.sqrt(vb) + np.float32(0.02)
+    ta = np.sqrt(va) + np.float32(0.02)
+    corr = ndimage.gaussian_filter(features[3], sig) / np.sqrt(vb * va + np.float32(1e-12))
+    half = p.open_px(g)
+    out = np.zeros(d.shape, dtype=bool)
+    grow = p.grow_px(g)
+    for sign, t_cloudy, t_clear in ((1.0, ta, tb), (-1.0, tb, ta)):
+        sd = sign * d
+        washed = t_cloudy < p.texture_ratio * t_clear
+        not_sharper = t_cloudy < t_clear
+        cloud = _open((sd > p.brightness_k) & washed, half)
+        # hazy fringe: grow the cloud core through still-brighter pixels (a cloud's
+        # own texture can make its fringe look sharper than the ground)
+        cloud = _grow(cloud, sd > p.brightness_k / 3, grow)
+        # shadow: darker and washed out in the same date, ground texture still visible
+        dim = t_cloudy < p.shadow_texture_ratio * t_clear
+        shadow = _open((sd < -p.brightness_k) & dim & (corr > p.shadow_corr), half)
+        shadow = _grow(shadow, (sd < -p.brightness_k / 3) & not_sharper, grow)
+        # where a cloud overlaps its shadow the brightness change cancels out but
+        # the texture stays washed out: grow through washed-out pixels too
+        out |= _grow(cloud | shadow, washed, grow)
+    return _dilate(out, p.buffer_px(g))
 
 
 def cloud_mask(
@@ -216,15 +360,13 @@ def cloud_mask(
     scale: float,
     gsd_m: float,
     params: CloudParams | None = None,
-    origin: tuple[int, int] = (0, 0),
     offset: float = 0.0,
     texture_gain: float = 1.0,
 ) -> np.ndarray:
-    """Pixels covered by cloud or cloud shadow in either date.
+    """Pixels covered by cloud or cloud shadow in either date, for a whole image.
 
-    The analysis runs on brightness averaged over ``f x f`` pixel cells
-    (``CloudParams.factor``), aligned to multiples of ``f`` in the full image,
-    so the result of a window does not depend on where the window starts.
+    :func:`cell_features` then :func:`cloud_cells`, expanded to pixels. The
+    block-wise engine uses :class:`CloudStrips` instead (same result).
 
     Parameters
     ----------
@@ -237,8 +379,6 @@ def cloud_mask(
         Pixel size in metres.
     params : CloudParams, optional
         Thresholds and sizes.
-    origin : (row, col)
-        Position of this window's first pixel in the full image.
     offset : float
         Scene-typical brightness difference (after - before) in units of
         ``scale``; brightening is measured relative to it.
@@ -255,59 +395,79 @@ def cloud_mask(
     if not p.enabled:
         return np.zeros((rows, cols), dtype=bool)
     f = p.factor(gsd_m)
-    s = np.float32(max(scale, 1e-6))
-    fb = before.mean(axis=0, dtype=np.float32) / s
-    fa = after.mean(axis=0, dtype=np.float32) / s - np.float32(offset)
-    bb, ba = _reduce(fb, f, origin), _reduce(fa, f, origin)
-    # every cloud or shadow grows from a core whose smoothed brightness change
-    # exceeds brightness_k: without one the mask is empty, and the costly
-    # full-resolution texture analysis can be skipped (exactly the same result)
-    d = ndimage.gaussian_filter(ba - bb, p.sigma(gsd_m * f))
-    if not bool(np.any(np.abs(d) > p.brightness_k)):
-        return np.zeros((rows, cols), dtype=bool)
-    # fine texture (about 1.5 to 4.5 pixels) at full resolution, relative to the
-    # scene-typical contrast of each date
-    hb = _bandpass(fb)
-    ha = _bandpass(fa) / np.float32(max(texture_gain, 1e-6))
-    cells = [bb, ba] + [_reduce(x, f, origin) for x in (hb * hb, ha * ha, hb * ha)]
-    low = _cloud_low(*cells, p=p, gsd_m=gsd_m * f)
-    return _expand(low, f, origin, (rows, cols))
+    feats = cell_features(
+        before, after, scale=scale, factor=f, offset=offset, texture_gain=texture_gain
+    )
+    return cells_to_pixels(cloud_cells(feats, params=p, gsd_m=gsd_m), f, 0, 0, rows, cols)
 
 
-def _cloud_low(
-    bb: np.ndarray,
-    ba: np.ndarray,
-    eb: np.ndarray,
-    ea: np.ndarray,
-    eab: np.ndarray,
-    *,
-    p: CloudParams,
-    gsd_m: float,
-) -> np.ndarray:
-    rows, cols = bb.shape
-    sig = p.sigma(gsd_m)
-    d = ndimage.gaussian_filter(ba - bb, sig)
-    vb = ndimage.gaussian_filter(eb, sig)
-    va = ndimage.gaussian_filter(ea, sig)
-    tb = np.sqrt(vb) + np.float32(0.02)
-    ta = np.sqrt(va) + np.float32(0.02)
-    corr = ndimage.gaussian_filter(eab, sig) / np.sqrt(vb * va + np.float32(1e-12))
-    half = p.open_px(gsd_m)
-    out = np.zeros((rows, cols), dtype=bool)
-    grow = p.grow_px(gsd_m)
-    for sign, t_cloudy, t_clear in ((1.0, ta, tb), (-1.0, tb, ta)):
-        sd = sign * d
-        washed = t_cloudy < p.texture_ratio * t_clear
-        not_sharper = t_cloudy < t_clear
-        cloud = _open((sd > p.brightness_k) & washed, half)
-        # hazy fringe: grow the cloud core through still-brighter pixels (a cloud's
-        # own texture can make its fringe look sharper than the ground)
-        cloud = _grow(cloud, sd > p.brightness_k / 3, grow)
-        # shadow: darker and washed out in the same date, ground texture still visible
-        dim = t_cloudy < p.shadow_texture_ratio * t_clear
-        shadow = _open((sd < -p.brightness_k) & dim & (corr > p.shadow_corr), half)
-        shadow = _grow(shadow, (sd < -p.brightness_k / 3) & not_sharper, grow)
-        # where a cloud overlaps its shadow the brightness change cancels out but
-        # the texture stays washed out: grow through washed-out pixels too
-        out |= _grow(cloud | shadow, washed, grow)
-    return _dilate(out, p.buffer_px(gsd_m))
+class CloudStrips:
+    """Scene-wide cloud cells from cell features arriving block by block.
+
+    Blocks must arrive in row-major order, each starting at a multiple of the
+    cell size. Whenever a full-width row of blocks is complete, the cells that
+    are far enough (:func:`cloud_halo`) from rows still missing are analysed,
+    so only a few rows of blocks' features are held at a time while
+    :attr:`cells` (one bool per cell) covers the scene.
+
+    Parameters
+    ----------
+    shape : (rows, cols)
+        Scene size in full-resolution pixels.
+    params : CloudParams
+        Cloud parameters (must be enabled).
+    gsd_m : float
+        Full-resolution pixel size in metres.
+    """
+
+    def __init__(self, shape: tuple[int, int], *, params: CloudParams, gsd_m: float) -> None:
+        self.factor = params.factor(gsd_m)
+        f = self.factor
+        self.cells = np.zeros((-(-shape[0] // f), -(-shape[1] // f)), dtype=bool)
+        #: Valid pixels under cloud cells analysed so far.
+        self.cloud_px = 0
+        self._p, self._gsd = params, gsd_m
+        self._halo = cloud_halo(params, gsd_m)
+        self._pending: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
+        self._held: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._done = 0
+
+    def add(self, row: int, col: int, features: np.ndarray, counts: np.ndarray) -> None:
+        """Add the block at pixel ``(row, col)``: its :func:`cell_features` and valid counts."""
+        f = self.factor
+        if row % f or col % f:
+            raise ValueError(f"block at ({row}, {col}) is not aligned to {f}-pixel cells")
+        r = row // f
+        parts = self._pending.setdefault(r, [])
+        parts.append((col // f, features, counts))
+        if sum(p[1].shape[2] for p in parts) < self.cells.shape[1]:
+            return
+        del self._pending[r]
+        parts.sort(key=lambda p: p[0])
+        feats = np.concatenate([p[1] for p in parts], axis=2)
+        cnts = np.concatenate([p[2] for p in parts], axis=1)
+        self._held.append((r, feats, cnts))
+        self._analyse(r + feats.shape[1])
+
+    def _analyse(self, avail: int) -> None:
+        total = self.cells.shape[0]
+        end = total if avail >= total else avail - self._halo
+        # analyse in batches of at least a halo's rows (fewer overlapping strips)
+        if end <= self._done or (end < total and end - self._done < self._halo):
+            return
+        s0 = max(self._done - self._halo, 0)
+        held = [h for h in self._held if h[0] + h[1].shape[1] > s0]
+        feats = np.concatenate([h[1] for h in held], axis=1)
+        cnts = np.concatenate([h[2] for h in held], axis=0)
+        first = held[0][0]
+        low = cloud_cells(feats[:, s0 - first :], params=self._p, gsd_m=self._gsd)
+        a, b = self._done - s0, end - s0
+        self.cells[self._done : end] = low[a:b]
+        self.cloud_px += int(cnts[s0 - first :][a:b][low[a:b]].sum())
+        self._done = end
+        self._held = [h for h in held if h[0] + h[1].shape[1] > end - self._halo]
+
+    @property
+    def complete(self) -> bool:
+        """True once every cell row has been analysed."""
+        return self._done >= self.cells.shape[0]

@@ -33,7 +33,16 @@ from scipy import ndimage
 from shapely.geometry import Polygon
 from shapely.geometry import shape as geom_shape
 
-from pipeline.change.cloud import CloudParams, cloud_halo, cloud_mask, scene_texture_gain
+from pipeline.change.cloud import (
+    TEXTURE_HALO,
+    CloudParams,
+    CloudStrips,
+    box3,
+    cell_counts,
+    cell_features,
+    cells_to_pixels,
+    scene_texture_gain,
+)
 from pipeline.change.coreg import Shift, estimate_shift, shift_image, shift_valid
 from pipeline.change.methods import Sample, get_method
 from pipeline.change.radiometry import Normaliser, fit_normaliser
@@ -395,6 +404,8 @@ def _extend(
 def _presmooth(img: np.ndarray, radius: int) -> np.ndarray:
     if radius <= 0:
         return img
+    if radius == 1:
+        return box3(img)
     size = 2 * int(radius) + 1
     out = np.empty_like(img, dtype=np.float32)
     for i, b in enumerate(img):
@@ -409,6 +420,25 @@ def _smooth_halo(radius: int) -> int:
 def min_area_px(min_area_m2: float, gsd_m: float) -> int:
     """Minimum region size in pixels for ``min_area_m2`` square metres at ``gsd_m`` m/px."""
     return max(1, int(math.ceil(min_area_m2 / max(gsd_m * gsd_m, 1e-12))))
+
+
+def _dilate_sq(m: np.ndarray, r: int) -> np.ndarray:
+    """Dilation by a ``(2r+1)`` square; outside the array counts as False."""
+    for axis in (0, 1):
+        out = m.copy()
+        for k in range(1, r + 1):
+            lo = [slice(None)] * 2
+            hi = [slice(None)] * 2
+            lo[axis], hi[axis] = slice(k, None), slice(None, -k)
+            out[tuple(lo)] |= m[tuple(hi)]
+            out[tuple(hi)] |= m[tuple(lo)]
+        m = out
+    return m
+
+
+def _erode_sq(m: np.ndarray, r: int) -> np.ndarray:
+    """Erosion by a ``(2r+1)`` square; outside the array counts as False."""
+    return ~_dilate_sq(np.pad(~m, r, constant_values=True), r)[r:-r, r:-r]
 
 
 def clean_mask(
@@ -426,40 +456,45 @@ def clean_mask(
     touching a side flagged in ``keep_touching`` (top, bottom, left, right) are
     kept whatever their size, because they continue beyond this window.
     """
-    # square structuring elements are separable: min/max filters on uint8 give
-    # the same result as binary_opening / binary_closing (border value 0) faster
-    m = mask
+    m = np.asarray(mask, dtype=bool)
+    out = np.zeros(m.shape, dtype=bool)
+    rows = np.flatnonzero(m.any(axis=1))
+    if rows.size == 0:
+        return out
+    cols = np.flatnonzero(m.any(axis=0))
+    # nothing grows further than the closing from the mask's bounding box, so
+    # the clean-up of the box plus a margin of zeros equals that of the whole
+    margin = max(open_px, 0) + max(close_px, 0) + 2
+    r0, r1 = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + 1 + margin, m.shape[0])
+    c0, c1 = max(int(cols[0]) - margin, 0), min(int(cols[-1]) + 1 + margin, m.shape[1])
+    box = m[r0:r1, c0:c1]
     if open_px > 0:
-        size = 2 * open_px + 1
-        u = m.view(np.uint8) if m.dtype == bool else m.astype(np.uint8)
-        er = ndimage.minimum_filter(u, size=size, mode="constant", cval=0)
-        m = ndimage.maximum_filter(er, size=size, mode="constant", cval=0).view(bool)
+        box = _dilate_sq(_erode_sq(box, open_px), open_px)
     if close_px > 0:
+        # the array's edges are extended (a region reaching the edge continues)
         pad = close_px
-        size = 2 * close_px + 1
-        padded = np.pad(np.asarray(m, dtype=np.uint8), pad, mode="edge")
-        di = ndimage.maximum_filter(padded, size=size, mode="constant", cval=0)
-        closed = ndimage.minimum_filter(di, size=size, mode="constant", cval=0)
-        m = closed[pad:-pad, pad:-pad].view(bool)
-    if min_px > 1 and m.any():
-        lab, n = ndimage.label(m)
+        padded = np.pad(box, pad, mode="edge")
+        box = _erode_sq(_dilate_sq(padded, pad), pad)[pad:-pad, pad:-pad]
+    if min_px > 1 and box.any():
+        lab, n = ndimage.label(box)
         sizes = np.bincount(lab.ravel(), minlength=n + 1)
         keep = sizes >= min_px
-        edges = []
         top, bottom, left, right = keep_touching
-        if top:
+        edges = []
+        if top and r0 == 0:
             edges.append(lab[0])
-        if bottom:
+        if bottom and r1 == m.shape[0]:
             edges.append(lab[-1])
-        if left:
+        if left and c0 == 0:
             edges.append(lab[:, 0])
-        if right:
+        if right and c1 == m.shape[1]:
             edges.append(lab[:, -1])
         for e in edges:
             keep[np.unique(e)] = True
         keep[0] = False
-        m = keep[lab]
-    return np.asarray(m, dtype=bool)
+        box = keep[lab]
+    out[r0:r1, c0:c1] = box
+    return out
 
 
 def _sample_positions(shape: tuple[int, int], n: int, p: int) -> list[tuple[int, int, int, int]]:
@@ -543,32 +578,6 @@ def run_engine(
         san = np.stack([norm.apply(x) for x in sa])
         cloud_gain = scene_texture_gain(sb, san, sv)
         del san
-    cloud_p = params.cloud
-
-    def prepare(
-        b: np.ndarray, a: np.ndarray, v: np.ndarray, origin: tuple[int, int]
-    ) -> tuple[np.ndarray, ...]:
-        an = norm.apply(a)
-        if not v.all():
-            b = np.where(v[None], b, np.float32(0))
-            an = np.where(v[None], an, b)
-        cl = (
-            cloud_mask(
-                b,
-                an,
-                scale=scale,
-                gsd_m=gsd_m,
-                params=cloud_p,
-                origin=origin,
-                offset=cloud_offset,
-                texture_gain=cloud_gain,
-            )
-            & v
-        )
-        bad = ~v | cl
-        if cl.any():
-            an = np.where(cl[None], b, an)
-        return b, an, bad, cl
 
     # patches are too small for cloud detection (a cloud is wider than a patch):
     # the fits below are robust to the few cloudy pixels instead
@@ -593,11 +602,13 @@ def run_engine(
     model = method.fit(sample)
     del pb, pa, pv, sb, sa, sv, prepared, sample, flat_a, flat_b
 
-    # ---- pass 2: score by blocks
+    # ---- pass 2: score by blocks; cloud features per block, analysed in strips
+    strips = CloudStrips(shape, params=params.cloud, gsd_m=gsd_m) if params.cloud.enabled else None
+    f_cell = strips.factor if strips is not None else 1
     h_method = method.halo + _smooth_halo(params.presmooth_px)
-    # a multiple of 16 keeps block windows aligned to the cloud mask's cells
-    h_score = -(-max(h_method, cloud_halo(cloud_p, gsd_m)) // 16) * 16
+    h_score = max(h_method, TEXTURE_HALO if strips is not None else 0)
     stride = max(1, int(math.ceil(math.sqrt(shape[0] * shape[1] / params.threshold_sample))))
+    # a multiple of 16 keeps every block aligned to the cloud cells
     blocks = list(_blocks(shape, -(-params.block_size // 16) * 16))
 
     def read_score(core: tuple[int, int, int, int]) -> tuple[Any, ...]:
@@ -606,9 +617,25 @@ def run_engine(
 
     def compute_score(item: tuple[Any, ...]) -> tuple[Any, ...]:
         core, ext, b, a, v = item
-        b, an, bad, cl = prepare(b, a, v, (ext[0], ext[1]))
-        # only the cloud mask needs the wide halo: smooth and score on the core
-        # plus the method's own context
+        an = norm.apply(a)
+        del a
+        if not v.all():
+            b = np.where(v[None], b, np.float32(0))
+            an = np.where(v[None], an, b)
+        cr, cc = core[0] - ext[0], core[1] - ext[1]
+        feats = counts = None
+        if strips is not None:
+            feats = cell_features(
+                b,
+                an,
+                scale=scale,
+                factor=f_cell,
+                core=(cr, cc, core[2], core[3]),
+                offset=cloud_offset,
+                texture_gain=cloud_gain,
+            )
+            counts = cell_counts(v[cr : cr + core[2], cc : cc + core[3]], f_cell)
+        # smooth and score on the core plus the method's own context
         inner = _extend(core, h_method, shape)
         ir, ic = inner[0] - ext[0], inner[1] - ext[1]
         sl = (slice(ir, ir + inner[2]), slice(ic, ic + inner[3]))
@@ -616,38 +643,45 @@ def run_engine(
         as_ = _presmooth(an[(slice(None), *sl)], params.presmooth_px)
         del b, an
         score = method.score(bs, as_, model)
-        score[bad[sl]] = np.nan
-        cr, cc = core[0] - inner[0], core[1] - inner[1]
-        sc = np.ascontiguousarray(score[cr : cr + core[2], cc : cc + core[3]], dtype=np.float32)
-        cr, cc = core[0] - ext[0], core[1] - ext[1]
-        nvalid = int(np.count_nonzero(~bad[cr : cr + core[2], cc : cc + core[3]]))
-        ncloud = int(np.count_nonzero(cl[cr : cr + core[2], cc : cc + core[3]]))
+        score[~v[sl]] = np.nan
+        r, c = core[0] - inner[0], core[1] - inner[1]
+        sc = np.ascontiguousarray(score[r : r + core[2], c : c + core[3]], dtype=np.float32)
+        nvalid = int(np.count_nonzero(v[cr : cr + core[2], cc : cc + core[3]]))
         r_off = (-core[0]) % stride
         c_off = (-core[1]) % stride
         smp = sc[r_off::stride, c_off::stride]
-        return core, sc, nvalid, ncloud, smp[np.isfinite(smp)]
+        ok = np.isfinite(smp)
+        # cell of each sample, to drop samples under cloud once the cells are known
+        rr, cc_ = np.nonzero(ok)
+        cells = ((core[0] + r_off + rr * stride) // f_cell) * -(-shape[1] // f_cell) + (
+            core[1] + c_off + cc_ * stride
+        ) // f_cell
+        return core, sc, nvalid, smp[ok], cells, feats, counts
 
-    def score_pass() -> tuple[int, int, list[np.ndarray]]:
-        nv = nc = 0
-        smps: list[np.ndarray] = []
-        for i, (core, sc, nvalid, ncloud, smp) in enumerate(
-            _pipelined(blocks, read_score, compute_score, params.workers)
-        ):
-            score_store.write(core[0], core[1], sc)
-            nv += nvalid
-            nc += ncloud
-            smps.append(smp)
-            if progress:
-                progress("score", i + 1, len(blocks))
-        return nv, nc, smps
-
-    valid_px, cloud_px, samples = score_pass()
-    if cloud_px > params.cloud.max_fraction * (valid_px + cloud_px):
-        # a "cloud" over most of the scene is implausible (a scene-wide change of
-        # illumination, haze or land cover): when unsure, do not mask
-        cloud_p = replace(params.cloud, enabled=False)
-        valid_px, cloud_px, samples = score_pass()
+    valid_px = 0
+    samples: list[np.ndarray] = []
+    sample_cells: list[np.ndarray] = []
+    for i, (core, sc, nvalid, smp, cells, feats, counts) in enumerate(
+        _pipelined(blocks, read_score, compute_score, params.workers)
+    ):
+        score_store.write(core[0], core[1], sc)
+        valid_px += nvalid
+        samples.append(smp)
+        sample_cells.append(cells)
+        if strips is not None:
+            strips.add(core[0], core[1], feats, counts)
+        if progress:
+            progress("score", i + 1, len(blocks))
+    cloud_px = strips.cloud_px if strips is not None else 0
+    # a "cloud" over most of the scene is implausible (a scene-wide change of
+    # illumination, haze or land cover): when unsure, do not mask
+    if strips is None or cloud_px == 0 or cloud_px > params.cloud.max_fraction * valid_px:
+        strips, cloud_px = None, 0
+    valid_px -= cloud_px
     tsample = np.concatenate(samples) if samples else np.zeros(0, np.float32)
+    if strips is not None:
+        tsample = tsample[~strips.cells.ravel()[np.concatenate(sample_cells)]]
+    del samples, sample_cells
     if tsample.size:
         thr = choose_threshold(tsample, params.threshold, value=params.threshold_value)
         if params.threshold != "fixed":
@@ -669,6 +703,14 @@ def run_engine(
 
     def compute_mask(item: tuple[Any, ...]) -> tuple[Any, ...]:
         core, ext, score = item
+        cr, cc = core[0] - ext[0], core[1] - ext[1]
+        cloudy = None
+        if strips is not None:
+            cl = cells_to_pixels(strips.cells, strips.factor, *ext)
+            if cl.any():
+                score[cl] = np.nan
+                if cl[cr : cr + core[2], cc : cc + core[3]].any():
+                    cloudy = np.array(score[cr : cr + core[2], cc : cc + core[3]])
         finite = np.isfinite(score)
         with np.errstate(invalid="ignore"):
             raw = finite & (score > thr)
@@ -688,15 +730,19 @@ def run_engine(
             )
             & finite
         )
-        cr, cc = core[0] - ext[0], core[1] - ext[1]
         mc = m[cr : cr + core[2], cc : cc + core[3]]
         out = np.where(mc, MASK_CHANGE, MASK_NONE).astype(np.uint8)
         out[~finite[cr : cr + core[2], cc : cc + core[3]]] = MASK_INVALID
         polys: list[tuple[Polygon, bool]] = []
-        if mc.any():
-            tf = Affine.translation(core[1], core[0])
+        rows = np.flatnonzero(mc.any(axis=1))
+        if rows.size:
+            # polygonise the bounding box of the change only
+            cols = np.flatnonzero(mc.any(axis=0))
+            br, bc = int(rows[0]), int(cols[0])
+            sub = mc[br : int(rows[-1]) + 1, bc : int(cols[-1]) + 1]
+            tf = Affine.translation(core[1] + bc, core[0] + br)
             for geom, _ in features.shapes(
-                mc.astype(np.uint8), mask=mc, connectivity=4, transform=tf
+                sub.view(np.uint8), mask=sub, connectivity=4, transform=tf
             ):
                 poly = geom_shape(geom)
                 x0, y0, x1, y1 = poly.bounds
@@ -707,12 +753,15 @@ def run_engine(
                     or (x1 >= core[1] + core[3] and core[1] + core[3] < shape[1])
                 )
                 polys.append((poly, on_border))
-        return core, out, int(np.count_nonzero(mc)), polys
+        return core, out, int(np.count_nonzero(mc)), polys, cloudy
 
-    for i, (core, out, nchange, pieces) in enumerate(
+    for i, (core, out, nchange, pieces, cloudy) in enumerate(
         _pipelined(blocks, read_mask, compute_mask, params.workers)
     ):
         mask_store.write(core[0], core[1], out)
+        if cloudy is not None:
+            # cloud is known only after the score pass: blank it in the stored score
+            score_store.write(core[0], core[1], cloudy)
         change_px += nchange
         for poly, on_border in pieces:
             (border if on_border else inner).append(poly)

@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from pipeline.change.cloud import CloudParams, cloud_mask, scene_texture_gain
+from pipeline.change.cloud import (
+    TEXTURE_HALO,
+    CloudParams,
+    CloudStrips,
+    box3,
+    cell_counts,
+    cell_features,
+    cells_to_pixels,
+    cloud_mask,
+    scene_texture_gain,
+)
 from pipeline.change.engine import ChangeParams, detect_change
 from pipeline.change.evaluate import load_plain_pairs
 from pipeline.change.synthetic import make_pair
@@ -72,6 +82,56 @@ def test_implausibly_large_cloud_is_dropped() -> None:
     cm = detect_change(p.before, p.after, gsd_m=GSD, params=capped)
     assert cm.result.cloud_px == 0
     assert cm.valid.all()
+
+
+@pytest.mark.parametrize("block", [32, 48, 128])
+def test_cloud_strips_match_the_whole_scene(block: int) -> None:
+    # features computed block by block and analysed in strips give the same
+    # cloud as the whole image analysed at once
+    p = make_pair((250, 270), seed=3, cloud=True, nodata_corner=True)
+    params = CloudParams(min_size_m=20.0, grow_m=15.0)
+    b, a = p.before.astype(np.float32), p.after.astype(np.float32)
+    scale = float(np.subtract(*np.percentile(b.mean(axis=0), [75, 25])))
+    offset = float(np.median(a.mean(axis=0) - b.mean(axis=0))) / scale
+    whole = cloud_mask(b, a, scale=scale, gsd_m=GSD, params=params, offset=offset)
+    assert 0.05 < whole.mean() < 0.9
+    rows, cols = whole.shape
+    strips = CloudStrips((rows, cols), params=params, gsd_m=GSD)
+    f = strips.factor
+    for r in range(0, rows, block):
+        for c in range(0, cols, block):
+            h, w = min(block, rows - r), min(block, cols - c)
+            r0, c0 = max(r - TEXTURE_HALO, 0), max(c - TEXTURE_HALO, 0)
+            r1, c1 = min(r + h + TEXTURE_HALO, rows), min(c + w + TEXTURE_HALO, cols)
+            feats = cell_features(
+                b[:, r0:r1, c0:c1],
+                a[:, r0:r1, c0:c1],
+                scale=scale,
+                factor=f,
+                core=(r - r0, c - c0, h, w),
+                offset=offset,
+            )
+            strips.add(r, c, feats, cell_counts(p.valid[r : r + h, c : c + w], f))
+    assert strips.complete
+    np.testing.assert_array_equal(cells_to_pixels(strips.cells, f, 0, 0, rows, cols), whole)
+    assert strips.cloud_px == int(np.count_nonzero(whole & p.valid))
+    # any window of the cell mask is the same window of the pixel mask
+    np.testing.assert_array_equal(
+        cells_to_pixels(strips.cells, f, 37, 5, 101, 90), whole[37:138, 5:95]
+    )
+
+
+def test_cloud_strips_need_cell_aligned_blocks() -> None:
+    strips = CloudStrips((64, 64), params=CloudParams(), gsd_m=GSD)
+    with pytest.raises(ValueError, match="not aligned"):
+        strips.add(3, 0, np.zeros((4, 16, 16), np.float32), np.zeros((16, 16), np.int32))
+
+
+@pytest.mark.parametrize("shape", [(3, 40, 33), (1, 2), (2, 1, 7), (5, 5)])
+def test_box3_is_scipy_uniform_filter(shape: tuple[int, ...]) -> None:
+    x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    ref = ndimage.uniform_filter(x, [1] * (x.ndim - 2) + [3, 3], mode="reflect")
+    np.testing.assert_allclose(box3(x), ref, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.realdata

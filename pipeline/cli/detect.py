@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from pipeline.detect import DETECTORS
-from pipeline.errors import SitewatchError, TileReadError
+from pipeline.errors import ConfigError, SitewatchError, TileReadError
 from pipeline.model import Tile
 
 _NAMES = ", ".join(DETECTORS)
@@ -98,11 +98,33 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             typer.Option("--tiles", help="Folders holding the labelled GeoTIFFs (for exports)."),
         ] = None,
         c: Annotated[float, typer.Option(help="Inverse regularisation strength.")] = 1.0,
+        detector: Annotated[
+            str,
+            typer.Option(
+                help="learned: type / nose-state classifier on measured candidates; "
+                "dense: aircraft box detector (every aircraft on a labelled tile must be labelled)."
+            ),
+        ] = "learned",
     ) -> None:
-        """Train the type / nose-state classifier from analyst labels."""
-        from pipeline.detect.run import train_from_labels
+        """Train a model from analyst labels (a versioned JSON model file)."""
+        from pipeline.detect.run import train_dense_from_labels, train_from_labels
 
+        if detector not in ("learned", "dense"):
+            raise typer.BadParameter(f"cannot train {detector!r}; choose learned or dense")
         try:
+            if detector == "dense":
+                dm = train_dense_from_labels(labels, out, tile_dirs=tiles or [])
+                typer.echo(
+                    json.dumps(
+                        {
+                            "model": str(out),
+                            "tag": dm.tag,
+                            "images": dm.n_images,
+                            "boxes": dm.n_boxes,
+                        }
+                    )
+                )
+                return
             model = train_from_labels(labels, out, tile_dirs=tiles or [], c=c)
         except SitewatchError as exc:
             typer.echo(f"error: {exc}", err=True)
@@ -154,8 +176,16 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                 "the first 20 images and score the last 10 (slow: ~10 min on 2 cores).",
             ),
         ] = False,
-        detector: Annotated[str, typer.Option(help=f"Detector: {_NAMES}.")] = "measure",
-        model: Annotated[Path | None, typer.Option(help="Model file for learned/onnx.")] = None,
+        detector: Annotated[
+            str,
+            typer.Option(
+                help=f"Detector: {_NAMES}. 'dense' without --model (with --airbus only) "
+                "trains in memory on the first 20 Airbus images."
+            ),
+        ] = "measure",
+        model: Annotated[
+            Path | None, typer.Option(help="Model file for learned/onnx/dense.")
+        ] = None,
         out: Annotated[
             Path | None, typer.Option("--out", help="Also write the figures as JSON here.")
         ] = None,
@@ -164,6 +194,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         from pipeline.detect import get_detector
         from pipeline.detect.evalrun import (
             evaluate_airbus,
+            evaluate_airbus_dense,
             evaluate_airbus_learned,
             evaluate_synthetic,
             evaluate_truth_dir,
@@ -171,6 +202,18 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         from pipeline.io.atomic import write_json_atomic
 
         try:
+            if detector == "dense" and model is None:
+                if airbus is None or truth is not None or synthetic:
+                    raise ConfigError(
+                        "--detector dense without --model trains on the Airbus development "
+                        "split: give --airbus and --no-synthetic (or a model file with --model)"
+                    )
+                res_dense = {"airbus_dense": evaluate_airbus_dense(airbus)}
+                text = json.dumps(res_dense, indent=1, sort_keys=True)
+                if out is not None:
+                    write_json_atomic(out, res_dense)
+                typer.echo(text)
+                return
             det = get_detector(detector, model_path=None if model is None else str(model))
             res: dict[str, object] = {}
             if truth is not None:
@@ -184,7 +227,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                     get_detector(
                         detector, model_path=None if model is None else str(model), gsd_m=0.5
                     )
-                    if detector == "measure"
+                    if detector in ("measure", "dense")
                     else det
                 )
                 res["airbus"] = evaluate_airbus(airbus, detector=ab_det)

@@ -4,7 +4,8 @@ Public API
 ----------
 * :data:`DETECTORS` -- registry of detector factories keyed by name
   (``measure`` (default, training-free), ``learned`` (needs ``model_path``),
-  ``onnx`` (needs ``model_path``)); :func:`get_detector` builds one.
+  ``onnx`` (needs ``model_path``), ``dense`` (needs ``model_path``: a model
+  from ``sitewatch train --detector dense``)); :func:`get_detector` builds one.
 * :class:`~pipeline.detect.base.Detector` -- the interface.
 * :func:`~pipeline.detect.match.match_detections` -- object-level change.
 * :func:`~pipeline.detect.run.detect_tile`,
@@ -50,11 +51,23 @@ def _onnx(model_path: str | None = None, **kw: Any) -> Detector:
     return OnnxDetector(model_path, **kw)
 
 
+def _dense(model_path: str | None = None, **kw: Any) -> Detector:
+    from pipeline.detect.dense import DenseDetector
+    from pipeline.detect.run import load_dense_model
+
+    if not model_path:
+        raise ConfigError(
+            "the 'dense' detector needs a model file (sitewatch train --detector dense --out ...)"
+        )
+    return DenseDetector(load_dense_model(model_path), **kw)
+
+
 #: Detector factories keyed by name: ``factory(model_path=None, **options) -> Detector``.
 DETECTORS: dict[str, Callable[..., Detector]] = {
     "measure": _measure,
     "learned": _learned,
     "onnx": _onnx,
+    "dense": _dense,
 }
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from pipeline.detect import get_detector
 from pipeline.detect.base import Detector
+from pipeline.detect.dense import DenseModel, DenseParams, TrainingImage, train_dense
 from pipeline.detect.detectors import MeasureDetector
 from pipeline.detect.features import object_features
 from pipeline.detect.geometry import ring_iou
@@ -127,7 +128,7 @@ def detect_tile(
     detector : str
         A name in :data:`pipeline.detect.DETECTORS`.
     model_path : path, optional
-        Model file for the ``learned`` and ``onnx`` detectors.
+        Model file for the ``learned``, ``onnx`` and ``dense`` detectors.
 
     Returns
     -------
@@ -314,6 +315,87 @@ def train_from_labels(
         )
     model = train_classifier(examples_from_labels(labels), c=c)
     save_model(model, out_path)
+    return model
+
+
+# --------------------------------------------------------------------------- dense detector
+#: Label classes that count as aircraft for the dense detector (besides aircraft types).
+GENERIC_AIRCRAFT = ("aircraft", "airplane", "Airplane", "Truncated_airplane")
+
+
+def _is_aircraft(cls: str) -> bool:
+    from pipeline.objects import object_types
+
+    ref = object_types().get(cls)
+    return cls in GENERIC_AIRCRAFT or (ref is not None and ref.category == "aircraft")
+
+
+def dense_training_images(
+    labels: Sequence[LabelledObject], *, gsd_override: float | None = None
+) -> list[TrainingImage]:
+    """One :class:`TrainingImage` per labelled raster: its pixels and aircraft box envelopes.
+
+    Every aircraft on a labelled raster must be labelled: the rest of the
+    raster is used as background. Labels of other categories are ignored.
+    """
+    by_tile: dict[str, list[LabelledObject]] = {}
+    for lab in labels:
+        by_tile.setdefault(lab.tile_path, []).append(lab)
+    out: list[TrainingImage] = []
+    for path, labs in sorted(by_tile.items()):
+        image, _ = read_array(path)
+        gsd = gsd_override or read_grid(path).gsd
+        boxes = []
+        for lab in labs:
+            if not _is_aircraft(lab.cls):
+                continue
+            rc = np.asarray(lab.ring, dtype=np.float64)
+            boxes.append(
+                (
+                    float(rc[:, 0].min()),
+                    float(rc[:, 1].min()),
+                    float(rc[:, 0].max()),
+                    float(rc[:, 1].max()),
+                )
+            )
+        out.append(TrainingImage(image, gsd, boxes))
+    return out
+
+
+def save_dense_model(model: DenseModel, path: str | os.PathLike[str]) -> Path:
+    """Write a dense detector model file (JSON, atomic)."""
+    return write_json_atomic(path, model.to_dict())
+
+
+def load_dense_model(path: str | os.PathLike[str]) -> DenseModel:
+    """Read and validate a model file written by :func:`save_dense_model`."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text("utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelFileError(f"{p}: model file not found") from exc
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelFileError(f"{p}: not a sitewatch model file (expected JSON: {exc})") from exc
+    return DenseModel.from_dict(data, source=str(p))
+
+
+def train_dense_from_labels(
+    label_roots: Sequence[str | os.PathLike[str]],
+    out_path: str | os.PathLike[str],
+    *,
+    tile_dirs: Sequence[str | os.PathLike[str]] = (),
+    params: DenseParams | None = None,
+) -> DenseModel:
+    """Train the dense aircraft detector from labelled rasters and write the model file."""
+    labels = load_labels(label_roots, tile_dirs=tile_dirs)
+    images = dense_training_images(labels)
+    if not any(t.boxes for t in images):
+        raise TileReadError(
+            f"no labelled aircraft under {', '.join(map(str, label_roots))} "
+            "(expected annotations.geojson or *.truth.geojson with aircraft classes)"
+        )
+    model = train_dense(images, params=params)
+    save_dense_model(model, out_path)
     return model
 
 

@@ -1,0 +1,699 @@
+"""A dense learned aircraft detector: per-pixel filter-bank features and boosted trees.
+
+Trained from (image, axis-aligned boxes) pairs -- analysts' Label Studio
+labels or a benchmark's annotations -- with no pretrained weights. Like a
+CenterNet, it predicts where object centres are and how large the objects
+are, but with gradient-boosted trees on hand-made features instead of a
+network, so it trains on a CPU in minutes:
+
+1. :func:`pixel_features` -- an ilastik-style filter bank on a grid of
+   ``work_m`` metres (Gaussian smoothing, gradient magnitude, Laplacian of
+   Gaussian, Hessian and structure-tensor eigenvalues, local standard
+   deviation at scales given in **metres**, so one model serves any GSD),
+   on brightness normalised per image (median and inter-quartile range).
+2. ``centre`` -- a binary classifier: is this grid cell within
+   ``centre_frac`` of a box centre (distance normalised by the box's half
+   height and half width)? Cells between ``centre_frac`` and ``ignore_frac``
+   are left out of training; everything further away is background.
+3. ``height`` / ``width`` -- regressors of log box height and width in
+   metres, fitted on centre cells.
+4. Detection: peaks of the smoothed centre probability (>= ``threshold``,
+   at least ``min_gap_m`` apart) become boxes of the regressed size centred
+   on the probability-weighted peak position; overlapping boxes are reduced
+   by non-maximum suppression.
+
+The trees (scikit-learn ``HistGradientBoosting*``) are exported as plain
+arrays of nodes and evaluated with numpy, so a model file is JSON only --
+loading it cannot execute code. The file has a format tag and a ``version``:
+the first 16 hex digits of the SHA-256 of the training samples and
+parameters. Detections record ``model="<format>:<version>"``.
+
+Coordinates: pixel ``(row, col)`` of the input image; box sizes in metres.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from pipeline.detect.base import make_detection
+from pipeline.errors import ModelFileError
+from pipeline.grid import Grid
+from pipeline.model import Detection, Tile
+
+MODEL_FORMAT = "sitewatch-dense-detector"
+MODEL_FORMAT_VERSION = 1
+
+#: A box ``(row0, col0, row1, col1)`` in continuous pixel coordinates (row0 < row1, col0 < col1).
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class DenseParams:
+    """Features, training and detection settings (lengths in metres).
+
+    Attributes
+    ----------
+    work_m : float
+        Grid spacing of features and the centre map, metres.
+    scales_m : tuple of float
+        Filter-bank scales (Gaussian sigma), metres.
+    centre_frac, ignore_frac : float
+        Normalised distance from a box centre below which a cell is a
+        centre (positive) and below which a non-centre cell is left out.
+    negatives : int
+        Background cells sampled per training image (plus as many again
+        within two box sizes of an object).
+    max_iter, max_leaf_nodes : int
+        Boosting rounds and leaves per tree (centre classifier; regressors
+        use half the rounds).
+    learning_rate : float
+        Boosting learning rate.
+    threshold : float
+        Minimum centre probability of a detection.
+    min_gap_m : float
+        Minimum distance between two peaks, metres.
+    nms_iou : float
+        Boxes overlapping a better box by more than this IoU are dropped.
+    smooth_cells : float
+        Gaussian sigma (work cells) applied to the centre map before peak finding.
+    cascade_trees, cascade_raw : int, float
+        Soft cascade: cells scoring below ``cascade_raw`` (log-odds) after
+        the first ``cascade_trees`` trees skip the remaining trees.
+    seed : int
+        Seed of the pixel sampling and the boosting.
+    """
+
+    work_m: float = 2.0
+    scales_m: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+    centre_frac: float = 0.3
+    ignore_frac: float = 0.6
+    negatives: int = 12000
+    max_iter: int = 150
+    max_leaf_nodes: int = 31
+    learning_rate: float = 0.1
+    threshold: float = 0.5
+    min_gap_m: float = 8.0
+    nms_iou: float = 0.4
+    smooth_cells: float = 0.7
+    cascade_trees: int = 25
+    cascade_raw: float = -6.0
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        d = asdict(self)
+        d["scales_m"] = list(self.scales_m)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DenseParams:
+        """Inverse of :meth:`to_dict` (unknown keys are an error)."""
+        kw = dict(d)
+        if "scales_m" in kw:
+            kw["scales_m"] = tuple(float(s) for s in kw["scales_m"])
+        return cls(**kw)
+
+
+# --------------------------------------------------------------------------- features
+def _gray(image: np.ndarray) -> np.ndarray:
+    """Mean of the first three bands (or the only band) as float32."""
+    img = np.asarray(image)
+    if img.ndim == 2:
+        return img.astype(np.float32)
+    return img[: min(3, img.shape[0])].astype(np.float32).mean(axis=0)
+
+
+def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
+    """Mean over ``k x k`` blocks (edge rows/cols that do not fill a block are dropped)."""
+    if k <= 1:
+        return a
+    r, c = (a.shape[0] // k) * k, (a.shape[1] // k) * k
+    return np.asarray(a[:r, :c].reshape(r // k, k, c // k, k).mean(axis=(1, 3)), dtype=np.float32)
+
+
+def feature_names(params: DenseParams) -> list[str]:
+    """Names of the rows of :func:`pixel_features`."""
+    per = ["gauss", "gradmag", "log", "hess_hi", "hess_lo", "st_hi", "st_lo", "std"]
+    names = [f"{n}_{s:g}m" for s in params.scales_m for n in per]
+    return [*names, "chroma_2m", "chroma_8m", "dog_2_16m"]
+
+
+def _eig2(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (high, low) of the symmetric 2x2 matrices ``[[a, b], [b, c]]``."""
+    m = (a + c) / 2
+    d = np.sqrt(((a - c) / 2) ** 2 + b**2)
+    return m + d, m - d
+
+
+def work_shape(shape: tuple[int, int], *, gsd_m: float, params: DenseParams) -> tuple[int, int]:
+    """``(rows, cols)`` of the feature grid for an image of ``shape`` pixels at ``gsd_m``."""
+    k = _factor(gsd_m, params)
+    return shape[0] // k, shape[1] // k
+
+
+def _factor(gsd_m: float, params: DenseParams) -> int:
+    if gsd_m <= 0:
+        raise ValueError(f"ground sample distance must be positive, got {gsd_m}")
+    return max(1, int(round(params.work_m / gsd_m)))
+
+
+def pixel_features(image: np.ndarray, *, gsd_m: float, params: DenseParams) -> np.ndarray:
+    """Filter-bank features ``(n_features, rows, cols)`` float32 on the work grid.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(bands, rows, cols)`` or ``(rows, cols)`` pixels (any numeric dtype).
+    gsd_m : float
+        Ground sample distance of ``image``, metres.
+    params : DenseParams
+        ``work_m`` (grid spacing) and ``scales_m`` (sigmas, metres).
+
+    Returns
+    -------
+    ndarray
+        One row per :func:`feature_names` entry; cell ``(i, j)`` covers image
+        pixels ``[i*k, (i+1)*k) x [j*k, (j+1)*k)`` with ``k = round(work_m / gsd_m)``.
+    """
+    k = _factor(gsd_m, params)
+    gray = _gray(image)
+    lo, med, hi = np.percentile(gray[:: max(1, k), :: max(1, k)], [25, 50, 75])
+    spread = max(float(hi - lo) / 1.349, 1.0)
+    g = _block_mean((gray - float(med)) / spread, k)
+    cell = gsd_m * k  # metres per work cell
+    out: list[np.ndarray] = []
+    for s_m in params.scales_m:
+        s = max(s_m / cell, 0.5)
+        sm = ndi.gaussian_filter(g, s)
+        gr = ndi.gaussian_filter(g, s, order=(0, 1))
+        gc = ndi.gaussian_filter(g, s, order=(1, 0))
+        grr = ndi.gaussian_filter(g, s, order=(2, 0)) * s**2
+        gcc = ndi.gaussian_filter(g, s, order=(0, 2)) * s**2
+        grc = ndi.gaussian_filter(g, s, order=(1, 1)) * s**2
+        h_hi, h_lo = _eig2(grr, grc, gcc)
+        st_s = max(s, 1.0)
+        t_hi, t_lo = _eig2(
+            ndi.gaussian_filter(gr * gr, st_s) * s**2,
+            ndi.gaussian_filter(gr * gc, st_s) * s**2,
+            ndi.gaussian_filter(gc * gc, st_s) * s**2,
+        )
+        var = ndi.gaussian_filter(g * g, s) - sm * sm
+        out += [sm, np.hypot(gr, gc) * s, grr + gcc, h_hi, h_lo, t_hi, t_lo]
+        out.append(np.sqrt(np.maximum(var, 0.0)))
+    if np.asarray(image).ndim == 3 and np.asarray(image).shape[0] >= 3:
+        rgb = np.asarray(image)[:3].astype(np.float32)
+        chroma = _block_mean((rgb.max(axis=0) - rgb.min(axis=0)) / spread, k)
+    else:
+        chroma = np.zeros_like(g)
+    out.append(ndi.gaussian_filter(chroma, max(2.0 / cell, 0.5)))
+    out.append(ndi.gaussian_filter(chroma, max(8.0 / cell, 0.5)))
+    out.append(ndi.gaussian_filter(g, max(2.0 / cell, 0.5)) - ndi.gaussian_filter(g, 16.0 / cell))
+    return np.stack(out).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- trees
+@dataclass(frozen=True)
+class TreeEnsemble:
+    """Boosted regression trees as flat node arrays (all trees concatenated).
+
+    ``feature``, ``threshold``, ``left``, ``right`` (absolute node indices),
+    ``leaf`` (bool), ``value`` (leaf value), ``missing_left`` (bool: NaN goes
+    left) per node; ``roots`` the first node of each tree. The raw score is
+    ``baseline + sum of the reached leaves' values``.
+    """
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    leaf: np.ndarray
+    value: np.ndarray
+    missing_left: np.ndarray
+    roots: np.ndarray
+    baseline: float
+    depth: int
+
+    @classmethod
+    def from_sklearn(cls, est: Any) -> TreeEnsemble:
+        """Export a fitted single-output ``HistGradientBoosting{Classifier,Regressor}``."""
+        preds = [p[0] for p in est._predictors]
+        cols: dict[str, list[np.ndarray]] = {k: [] for k in ("f", "t", "l", "r", "leaf", "v", "m")}
+        roots, off, depth = [], 0, 0
+        for p in preds:
+            n = p.nodes
+            roots.append(off)
+            cols["f"].append(n["feature_idx"].astype(np.int32))
+            cols["t"].append(n["num_threshold"].astype(np.float64))
+            cols["l"].append(n["left"].astype(np.int32) + off)
+            cols["r"].append(n["right"].astype(np.int32) + off)
+            cols["leaf"].append(n["is_leaf"].astype(bool))
+            cols["v"].append(n["value"].astype(np.float64))
+            cols["m"].append(n["missing_go_to_left"].astype(bool))
+            depth = max(depth, int(n["depth"].max()))
+            off += len(n)
+        base = np.asarray(est._baseline_prediction, dtype=np.float64).ravel()
+        return cls(
+            np.concatenate(cols["f"]),
+            np.concatenate(cols["t"]),
+            np.concatenate(cols["l"]),
+            np.concatenate(cols["r"]),
+            np.concatenate(cols["leaf"]),
+            np.concatenate(cols["v"]),
+            np.concatenate(cols["m"]),
+            np.asarray(roots, dtype=np.int32),
+            float(base[0]),
+            depth,
+        )
+
+    def raw(
+        self, x: np.ndarray, *, start: int = 0, stop: int | None = None, baseline: bool = True
+    ) -> np.ndarray:
+        """Raw scores ``(n,)`` for feature rows ``x`` ``(n, n_features)``.
+
+        Sums trees ``start:stop`` (all by default), plus the baseline when
+        ``baseline``.
+
+        Uses scikit-learn's compiled tree walker, rebuilt from these arrays,
+        when that (private) API is available; else :meth:`raw_numpy`. Both give
+        the same numbers (a test checks it).
+        """
+        try:
+            from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+            from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+        except ImportError:  # pragma: no cover - depends on the installed scikit-learn
+            return self.raw_numpy(x, start=start, stop=stop, baseline=baseline)
+        xx = np.ascontiguousarray(x, dtype=np.float64)
+        out = np.full(len(xx), self.baseline if baseline else 0.0, dtype=np.float64)
+        ends = [*self.roots[1:].tolist(), len(self.feature)]
+        sel = slice(start, stop)
+        no_cat = np.zeros((0, 8), dtype=np.uint32)
+        f_map = np.zeros(xx.shape[1], dtype=np.uint32)
+        empty = np.zeros((0, 8), dtype=np.uint32)
+        for a, b in zip(self.roots.tolist()[sel], ends[sel], strict=True):
+            nodes = np.zeros(b - a, dtype=PREDICTOR_RECORD_DTYPE)
+            nodes["value"] = self.value[a:b]
+            nodes["feature_idx"] = self.feature[a:b]
+            nodes["num_threshold"] = self.threshold[a:b]
+            nodes["missing_go_to_left"] = self.missing_left[a:b]
+            nodes["left"] = np.where(self.leaf[a:b], 0, self.left[a:b] - a)
+            nodes["right"] = np.where(self.leaf[a:b], 0, self.right[a:b] - a)
+            nodes["is_leaf"] = self.leaf[a:b]
+            out += TreePredictor(nodes, empty, empty).predict(xx, no_cat, f_map, 2)
+        return out
+
+    def raw_numpy(
+        self,
+        x: np.ndarray,
+        *,
+        start: int = 0,
+        stop: int | None = None,
+        baseline: bool = True,
+        chunk: int = 8192,
+    ) -> np.ndarray:
+        """:meth:`raw` in plain numpy (slower: one gather per tree level)."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        n, nf = x.shape
+        out = np.full(n, self.baseline if baseline else 0.0, dtype=np.float64)
+        roots = self.roots[start:stop]
+        flat = x.ravel()
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            base = (np.arange(a, b, dtype=np.int64) * nf)[:, None]
+            node = np.broadcast_to(roots, (b - a, len(roots))).copy()
+            for _ in range(self.depth):
+                v = flat[base + self.feature[node]]
+                go_left = np.where(np.isnan(v), self.missing_left[node], v <= self.threshold[node])
+                nxt = np.where(go_left, self.left[node], self.right[node])
+                node = np.where(self.leaf[node], node, nxt)
+            out[a:b] += self.value[node].sum(axis=1)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (node arrays as lists)."""
+        return {
+            "feature": self.feature.tolist(),
+            "threshold": [float(t) if np.isfinite(t) else None for t in self.threshold],
+            "left": self.left.tolist(),
+            "right": self.right.tolist(),
+            "leaf": self.leaf.astype(int).tolist(),
+            "value": self.value.tolist(),
+            "missing_left": self.missing_left.astype(int).tolist(),
+            "roots": self.roots.tolist(),
+            "baseline": self.baseline,
+            "depth": self.depth,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TreeEnsemble:
+        """Inverse of :meth:`to_dict`; raises ``KeyError``/``ValueError`` on bad input."""
+        thr = np.asarray([np.inf if t is None else t for t in d["threshold"]], dtype=np.float64)
+        t = cls(
+            np.asarray(d["feature"], dtype=np.int32),
+            thr,
+            np.asarray(d["left"], dtype=np.int32),
+            np.asarray(d["right"], dtype=np.int32),
+            np.asarray(d["leaf"], dtype=bool),
+            np.asarray(d["value"], dtype=np.float64),
+            np.asarray(d["missing_left"], dtype=bool),
+            np.asarray(d["roots"], dtype=np.int32),
+            float(d["baseline"]),
+            int(d["depth"]),
+        )
+        n = len(t.feature)
+        arrays = (t.threshold, t.left, t.right, t.leaf, t.value, t.missing_left)
+        if any(len(a) != n for a in arrays) or n == 0:
+            raise ValueError("tree node arrays differ in length or are empty")
+        inner = ~t.leaf
+        for a in (t.left[inner], t.right[inner], t.roots):
+            if len(a) and (a.min() < 0 or a.max() >= n):
+                raise ValueError("tree node index out of range")
+        return t
+
+
+# --------------------------------------------------------------------------- model
+@dataclass(frozen=True)
+class DenseModel:
+    """A trained dense detector: centre classifier and log-size regressors."""
+
+    version: str
+    params: DenseParams
+    centre: TreeEnsemble
+    height: TreeEnsemble
+    width: TreeEnsemble
+    n_images: int = 0
+    n_boxes: int = 0
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        """Identifier recorded on detections: ``"<format>:<version>"``."""
+        return f"{MODEL_FORMAT}:{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the model file's content)."""
+        return {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "version": self.version,
+            "params": self.params.to_dict(),
+            "feature_names": feature_names(self.params),
+            "n_images": self.n_images,
+            "n_boxes": self.n_boxes,
+            "meta": dict(self.meta),
+            "centre": self.centre.to_dict(),
+            "height": self.height.to_dict(),
+            "width": self.width.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, *, source: str = "<dict>") -> DenseModel:
+        """Validate and load a model dict; raises :class:`ModelFileError` naming ``source``."""
+        if not isinstance(d, Mapping) or d.get("format") != MODEL_FORMAT:
+            raise ModelFileError(
+                f"{source}: not a dense detector model (format tag {MODEL_FORMAT!r} missing); "
+                "train one with `sitewatch train --detector dense`"
+            )
+        if d.get("format_version") != MODEL_FORMAT_VERSION:
+            raise ModelFileError(
+                f"{source}: dense model format version {d.get('format_version')!r} is not "
+                f"{MODEL_FORMAT_VERSION}; retrain with this sitewatch version"
+            )
+        try:
+            params = DenseParams.from_dict(d["params"])
+            if list(d["feature_names"]) != feature_names(params):
+                raise ValueError("feature names differ from this version's filter bank")
+            model = cls(
+                version=str(d["version"]),
+                params=params,
+                centre=TreeEnsemble.from_dict(d["centre"]),
+                height=TreeEnsemble.from_dict(d["height"]),
+                width=TreeEnsemble.from_dict(d["width"]),
+                n_images=int(d.get("n_images", 0)),
+                n_boxes=int(d.get("n_boxes", 0)),
+                meta=dict(d.get("meta", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{source}: malformed dense model file ({exc})") from exc
+        nf = len(feature_names(params))
+        for t in (model.centre, model.height, model.width):
+            if int(t.feature[~t.leaf].max(initial=0)) >= nf:
+                raise ModelFileError(f"{source}: a tree uses a feature this model does not have")
+        return model
+
+
+# --------------------------------------------------------------------------- training
+@dataclass(frozen=True)
+class TrainingImage:
+    """One training image: pixels, GSD (metres) and its object boxes in pixel (row, col)."""
+
+    image: np.ndarray
+    gsd_m: float
+    boxes: Sequence[Box]
+
+
+def _targets(
+    shape: tuple[int, int], cell_m: float, boxes_m: np.ndarray, params: DenseParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell: label (1 centre, 0 background, -1 ignored), log height and width (metres)."""
+    rows, cols = shape
+    lab = np.zeros(shape, dtype=np.int8)
+    best = np.full(shape, np.inf)
+    lh = np.zeros(shape)
+    lw = np.zeros(shape)
+    near = np.zeros(shape, dtype=bool)
+    for y0, x0, y1, x1 in boxes_m:
+        cy, cx, hh, hw = (y0 + y1) / 2, (x0 + x1) / 2, (y1 - y0) / 2, (x1 - x0) / 2
+        r0 = max(0, int((cy - 2 * hh) / cell_m))
+        r1 = min(rows, int((cy + 2 * hh) / cell_m) + 1)
+        c0 = max(0, int((cx - 2 * hw) / cell_m))
+        c1 = min(cols, int((cx + 2 * hw) / cell_m) + 1)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        yy = (np.arange(r0, r1) + 0.5)[:, None] * cell_m
+        xx = (np.arange(c0, c1) + 0.5)[None, :] * cell_m
+        d = np.sqrt(((yy - cy) / hh) ** 2 + ((xx - cx) / hw) ** 2)
+        win = (slice(r0, r1), slice(c0, c1))
+        near[win] = True
+        ign = d <= params.ignore_frac
+        lab[win] = np.where(ign & (lab[win] == 0), -1, lab[win])
+        closer = (d <= params.centre_frac) & (d < best[win])
+        lab[win] = np.where(closer, 1, lab[win])
+        lh[win] = np.where(closer, np.log(2 * hh), lh[win])
+        lw[win] = np.where(closer, np.log(2 * hw), lw[win])
+        best[win] = np.where(closer, d, best[win])
+    return np.where(near & (lab == 0), 2, lab).astype(np.int8), lh, lw
+
+
+def sample_training_cells(
+    images: Sequence[TrainingImage], params: DenseParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Feature rows and targets ``(x, is_centre, log_h_m, log_w_m)`` sampled from ``images``.
+
+    All centre cells are kept; background cells are sampled at random
+    (``params.negatives`` per image) and as many again near objects.
+    """
+    rng = np.random.default_rng(params.seed)
+    xs, ys, hs, ws = [], [], [], []
+    for ti in images:
+        feats = pixel_features(ti.image, gsd_m=ti.gsd_m, params=params)
+        k = _factor(ti.gsd_m, params)
+        cell = ti.gsd_m * k
+        boxes_m = np.asarray(ti.boxes, dtype=np.float64).reshape(-1, 4) * ti.gsd_m
+        lab, lh, lw = _targets(feats.shape[1:], cell, boxes_m, params)
+        flat = lab.ravel()
+        pos = np.flatnonzero(flat == 1)
+        far = np.flatnonzero(flat == 0)
+        near = np.flatnonzero(flat == 2)
+        pick = [pos]
+        for pool in (far, near):
+            if len(pool):
+                pick.append(rng.choice(pool, min(len(pool), params.negatives), replace=False))
+        idx = np.sort(np.concatenate(pick))
+        xs.append(feats.reshape(feats.shape[0], -1)[:, idx].T)
+        ys.append((flat[idx] == 1).astype(np.int8))
+        hs.append(lh.ravel()[idx])
+        ws.append(lw.ravel()[idx])
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(hs), np.concatenate(ws)
+
+
+def train_dense(
+    images: Sequence[TrainingImage], *, params: DenseParams | None = None
+) -> DenseModel:
+    """Fit the centre classifier and size regressors on labelled images.
+
+    Raises ``ValueError`` when the images hold no object boxes.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    p = params or DenseParams()
+    n_boxes = sum(len(t.boxes) for t in images)
+    if not images or n_boxes == 0:
+        raise ValueError("no labelled boxes to train the dense detector on")
+    x, y, lh, lw = sample_training_cells(images, p)
+    if y.sum() == 0:
+        raise ValueError("no box centre falls on the feature grid; boxes too small or misplaced")
+    common = {
+        "learning_rate": p.learning_rate,
+        "max_leaf_nodes": p.max_leaf_nodes,
+        "random_state": p.seed,
+        "early_stopping": False,
+    }
+    clf = HistGradientBoostingClassifier(max_iter=p.max_iter, **common)
+    clf.fit(x, y)
+    pos = y == 1
+    regs = []
+    for target in (lh, lw):
+        reg = HistGradientBoostingRegressor(max_iter=max(1, p.max_iter // 2), **common)
+        reg.fit(x[pos], target[pos])
+        regs.append(TreeEnsemble.from_sklearn(reg))
+    h = hashlib.sha256()
+    for a in (x, y, lh, lw):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(json.dumps(p.to_dict(), sort_keys=True).encode())
+    meta = {"samples": int(len(y)), "centre_samples": int(pos.sum()), "trees": "sklearn-hgb"}
+    return DenseModel(
+        h.hexdigest()[:16],
+        p,
+        TreeEnsemble.from_sklearn(clf),
+        regs[0],
+        regs[1],
+        n_images=len(images),
+        n_boxes=n_boxes,
+        meta=meta,
+    )
+
+
+# --------------------------------------------------------------------------- detection
+def centre_map(
+    model: DenseModel, image: np.ndarray, *, gsd_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centre probability ``(rows, cols)`` on the work grid and the features it came from.
+
+    A soft cascade saves time: cells whose raw score after the first
+    ``cascade_trees`` trees is below ``cascade_raw`` keep that partial score
+    (their probability stays far below any useful threshold).
+    """
+    p = model.params
+    f = pixel_features(image, gsd_m=gsd_m, params=p)
+    x = f.reshape(f.shape[0], -1).T
+    raw = model.centre.raw(x, stop=p.cascade_trees)
+    go = np.flatnonzero(raw >= p.cascade_raw)
+    if len(go):
+        raw[go] += model.centre.raw(x[go], start=p.cascade_trees, baseline=False)
+    prob = 1.0 / (1.0 + np.exp(-np.clip(raw, -50.0, 50.0)))
+    return prob.reshape(f.shape[1:]), f
+
+
+def _iou(a: Box, b: Box) -> float:
+    ih = min(a[2], b[2]) - max(a[0], b[0])
+    iw = min(a[3], b[3]) - max(a[1], b[1])
+    if ih <= 0 or iw <= 0:
+        return 0.0
+    inter = ih * iw
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def boxes_from_map(
+    model: DenseModel,
+    prob: np.ndarray,
+    feats: np.ndarray,
+    *,
+    gsd_m: float,
+    threshold: float | None = None,
+) -> list[tuple[Box, float]]:
+    """Peaks of a :func:`centre_map` as boxes in image pixels with their score, best first."""
+    p = model.params
+    thr = p.threshold if threshold is None else threshold
+    k = _factor(gsd_m, p)
+    cell = gsd_m * k
+    sm = ndi.gaussian_filter(prob, p.smooth_cells) if p.smooth_cells > 0 else prob
+    size = max(3, int(round(p.min_gap_m / cell)) | 1)
+    peaks = np.argwhere((sm >= ndi.maximum_filter(sm, size=size)) & (sm >= thr))
+    if len(peaks) == 0:
+        return []
+    x = feats[:, peaks[:, 0], peaks[:, 1]].T
+    hm = np.exp(model.height.raw(x))
+    wm = np.exp(model.width.raw(x))
+    rows, cols = prob.shape
+    cand: list[tuple[Box, float]] = []
+    for (r, c), h, w in zip(peaks, hm, wm, strict=True):
+        r0, r1 = max(0, r - 1), min(rows, r + 2)
+        c0, c1 = max(0, c - 1), min(cols, c + 2)
+        wgt = prob[r0:r1, c0:c1]
+        rr, cc = np.mgrid[r0:r1, c0:c1]
+        cy = (float((wgt * rr).sum() / wgt.sum()) + 0.5) * k
+        cx = (float((wgt * cc).sum() / wgt.sum()) + 0.5) * k
+        hp, wp = h / gsd_m / 2, w / gsd_m / 2
+        cand.append(((cy - hp, cx - wp, cy + hp, cx + wp), float(sm[r, c])))
+    cand.sort(key=lambda t: -t[1])
+    kept: list[tuple[Box, float]] = []
+    for b, s in cand:
+        if all(_iou(b, kb) <= p.nms_iou for kb, _ in kept):
+            kept.append((b, s))
+    return kept
+
+
+def detect_boxes(
+    model: DenseModel, image: np.ndarray, *, gsd_m: float, threshold: float | None = None
+) -> list[tuple[Box, float]]:
+    """Boxes ``(row0, col0, row1, col1)`` in image pixels with their score, best first.
+
+    ``threshold`` overrides ``model.params.threshold``.
+    """
+    prob, feats = centre_map(model, image, gsd_m=gsd_m)
+    return boxes_from_map(model, prob, feats, gsd_m=gsd_m, threshold=threshold)
+
+
+@dataclass(frozen=True)
+class DenseDetector:
+    """Aircraft as axis-aligned boxes from a trained :class:`DenseModel`.
+
+    Detections have class ``aircraft`` (no type: the boxes carry no
+    length/span), the centre probability as score, and the model tag.
+    ``gsd_m`` overrides the tile's GSD (for non-georeferenced images).
+    """
+
+    model: DenseModel
+    gsd_m: float | None = None
+    name: str = "dense"
+    version: str = "1.0"
+
+    def detect(
+        self,
+        image: np.ndarray,
+        *,
+        grid: Grid,
+        tile: Tile,
+        valid: np.ndarray | None,
+    ) -> list[Detection]:
+        """Detect aircraft boxes; boxes whose centre is on invalid pixels are dropped."""
+        gsd = self.gsd_m or tile.gsd_m or grid.gsd
+        out = []
+        for (r0, c0, r1, c1), score in detect_boxes(self.model, image, gsd_m=gsd):
+            cr, cc = int((r0 + r1) / 2), int((c0 + c1) / 2)
+            if valid is not None and not (
+                0 <= cr < valid.shape[0] and 0 <= cc < valid.shape[1] and valid[cr, cc]
+            ):
+                continue
+            ring = ((r0, c0), (r0, c1), (r1, c1), (r1, c0), (r0, c0))
+            out.append(
+                make_detection(
+                    cls="aircraft",
+                    category="aircraft",
+                    score=score,
+                    footprint_px=ring,
+                    grid=grid,
+                    tile=tile,
+                    detector=self.name,
+                    detector_version=self.version,
+                    model=self.model.tag,
+                )
+            )
+        return out

@@ -7,7 +7,6 @@ this package.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -161,22 +160,6 @@ def build_detection_chips(
     return list(out.values())
 
 
-def load_run(run_dir: Path) -> tuple[list[Tile], list[Detection]]:
-    """Tiles (``tiles.json``) and model detections (``detections/*.json``) of a replay run."""
-    tiles_path = run_dir / "tiles.json"
-    try:
-        tiles = [Tile.from_dict(t) for t in json.loads(tiles_path.read_text("utf-8"))["tiles"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{tiles_path}: cannot read the run's tiles ({exc})") from exc
-    dets: list[Detection] = []
-    for p in sorted((run_dir / "detections").glob("*.json")):
-        try:
-            dets.extend(Detection.from_dict(d) for d in json.loads(p.read_text("utf-8")))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{p}: not a list of detections ({exc})") from exc
-    return tiles, dets
-
-
 def _lonlat_ring_to_px(
     tile: Tile, ring: Sequence[tuple[float, float]]
 ) -> list[tuple[float, float]]:
@@ -218,17 +201,6 @@ def build_change_chips(
             chips.append(chip)
             after_ring = [(r - window[0], c - window[1]) for r, c in ring]
         out.append(ChangeTask(region, chips[0], chips[1], tuple(after_ring)))
-    return out
-
-
-def load_change_regions(run_dir: Path) -> list[ChangeRegion]:
-    """Change regions of a run: ``changes/<site>/<before>__<after>/regions.json``."""
-    out: list[ChangeRegion] = []
-    for p in sorted((run_dir / "changes").glob("*/*/regions.json")):
-        try:
-            out.extend(ChangeRegion.from_dict(d) for d in json.loads(p.read_text("utf-8")))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{p}: not a list of change regions ({exc})") from exc
     return out
 
 

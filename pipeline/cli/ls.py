@@ -76,17 +76,17 @@ def push_cmd(
     from pipeline.annotate.roundtrip import (
         build_change_chips,
         build_detection_chips,
-        load_change_regions,
-        load_run,
         push_change_tasks,
         push_tasks,
     )
+    from pipeline.io.run_store import load_run
 
     try:
-        tiles, dets = load_run(run)
+        data = load_run(run)
         chips_dir = run / "chips"
-        items = build_detection_chips(tiles, dets, chips_dir)
-        changes = build_change_chips(tiles, load_change_regions(run), chips_dir)
+        tiles = list(data.tiles)
+        items = build_detection_chips(tiles, list(data.model_detections), chips_dir)
+        changes = build_change_chips(tiles, list(data.change_regions), chips_dir)
         client = _client(env_file)
         try:
             report = push_tasks(client, project, items, chips_dir=chips_dir, batch_size=batch_size)

@@ -41,13 +41,16 @@ class RunData:
 
     ``detections`` are merged: human annotations first, and a model detection
     that overlaps a human annotation of the same tile (IoU >= 0.3) is dropped,
-    so the analyst's box, class and attributes win. ``chips`` maps detection
-    (or object-change) ids to chip PNG paths.
+    so the analyst's box, class and attributes win. ``model_detections`` are
+    the detector's own output before that merge (what is pushed to Label Studio
+    as pre-annotations). ``chips`` maps detection (or object-change) ids to chip
+    PNG paths.
     """
 
     run_dir: Path | None
     tiles: tuple[Tile, ...] = ()
     detections: tuple[Detection, ...] = ()
+    model_detections: tuple[Detection, ...] = ()
     object_changes: tuple[ObjectChange, ...] = ()
     change_regions: tuple[ChangeRegion, ...] = ()
     chips: Mapping[str, str] = field(default_factory=dict)
@@ -142,6 +145,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
         run_dir=root,
         tiles=tiles,
         detections=tuple(prefer_human(model, human)),
+        model_detections=tuple(model),
         object_changes=tuple(changes),
         change_regions=tuple(regions),
         chips=_chip_index(root / "chips"),

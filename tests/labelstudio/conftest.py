@@ -28,7 +28,8 @@ from pipeline.model import Detection, Tile
 
 REPO = Path(__file__).resolve().parents[2]
 LS_BIN = REPO / ".venv-ls" / "bin" / "label-studio"
-START_TIMEOUT_S = 120.0
+# a fresh database migrates in 60-130 s on a quiet 2-core machine; far longer when it is busy
+START_TIMEOUT_S = 420.0
 
 
 @dataclass(frozen=True)

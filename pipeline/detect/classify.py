@@ -115,8 +115,15 @@ def classify_dims(
             length_m, span_m, ref, gsd_m=gsd_m, k_px=k_px, rel=rel, length_shortfall_m=short
         )
         scored.append((c2, ref))
+    return _posterior(scored, chi2_reject, generic_class(length_m))
+
+
+def _posterior(
+    scored: list[tuple[float, ObjectType]], chi2_reject: float, generic: tuple[str, str]
+) -> TypeCall:
+    """Best type and posteriors from ``(chi2, type)`` pairs; ``generic`` when none fits."""
     # stable sort: equal chi2 (identical dimensions, e.g. Il-76 / A-50) keeps table order
-    scored.sort(key=lambda s: s[0])
+    scored = sorted(scored, key=lambda s: s[0])
     floor = math.exp(-chi2_reject / 2.0)
     liks = [math.exp(-c2 / 2.0) for c2, _ in scored]
     total = sum(liks) + floor
@@ -124,8 +131,36 @@ def classify_dims(
         (ref.name, lik / total) for (_, ref), lik in zip(scored[:5], liks[:5], strict=True)
     )
     if not scored or scored[0][0] > chi2_reject:
-        cls, cat = generic_class(length_m)
         best_c2 = scored[0][0] if scored else float("inf")
-        return TypeCall(cls, cat, floor / total, best_c2, alts)
+        return TypeCall(generic[0], generic[1], floor / total, best_c2, alts)
     best_c2, best = scored[0]
     return TypeCall(best.name, best.category, liks[0] / total, best_c2, alts)
+
+
+def classify_rotor(
+    diameter_m: float,
+    *,
+    length_m: float | None = None,
+    gsd_m: float,
+    chi2_reject: float = 9.21,
+    k_px: float = 2.0,
+    rel: float = 0.05,
+) -> TypeCall:
+    """Helicopter type from the measured main-rotor diameter (and overall length if known).
+
+    The table's helicopter rows hold the rotor diameter in ``wingspan_m`` and
+    the overall length (rotors turning) in ``length_m``; both in metres. Same
+    error model as :func:`classify_dims`; without ``length_m`` only the
+    diameter term counts. No fit gives the generic class ``helicopter``.
+    """
+    scored = []
+    for ref in object_types().values():
+        if ref.category != "helicopter":
+            continue
+        sd = k_px * gsd_m + rel * ref.wingspan_m
+        c2 = ((diameter_m - ref.wingspan_m) / sd) ** 2
+        if length_m is not None:
+            sl = k_px * gsd_m + rel * ref.length_m
+            c2 += ((length_m - ref.length_m) / sl) ** 2
+        scored.append((c2, ref))
+    return _posterior(scored, chi2_reject, ("helicopter", "helicopter"))

@@ -21,9 +21,11 @@ import numpy as np
 from skimage.draw import polygon as draw_polygon
 
 from pipeline.detect.base import make_detection
-from pipeline.detect.classify import TypeCall, classify_dims
-from pipeline.detect.measure import Blob, MeasureParams, find_objects
+from pipeline.detect.classify import TypeCall, classify_dims, classify_rotor
+from pipeline.detect.geometry import ring_polygon
+from pipeline.detect.measure import Blob, Evidence, MeasureParams, evidence, find_objects
 from pipeline.detect.nose import nose_state
+from pipeline.detect.rotor import Rotor, RotorParams, find_rotors
 from pipeline.detect.vessels import VesselBlob, VesselParams, find_vessels, water_mask
 from pipeline.grid import Grid
 from pipeline.model import Detection, Tile
@@ -99,6 +101,21 @@ def blob_nose(blob: Blob, call: TypeCall, *, gsd_m: float, length_m: float) -> s
     return state
 
 
+def _inside_rotor(blob: Blob, rotor: Rotor) -> bool:
+    """True when ``blob`` is a piece of the helicopter ``rotor`` (or of its shadow).
+
+    Its centre lies within 1.5 rotor radii of the hub, or it lies mostly
+    (> 50 %) inside the rotor disc's square.
+    """
+    dr = blob.center_rc[0] - rotor.hub_rc[0]
+    dc = blob.center_rc[1] - rotor.hub_rc[1]
+    if (dr * dr + dc * dc) ** 0.5 <= 1.5 * rotor.radius_px:
+        return True
+    poly = ring_polygon(blob.footprint_px)
+    disc = ring_polygon(rotor.footprint_px(2.0 * rotor.radius_px))
+    return poly.area > 0 and poly.intersection(disc).area > 0.5 * poly.area
+
+
 @dataclass(frozen=True)
 class MeasureDetector:
     """Training-free detector: background top-hat, shadow removal, measurement, type table.
@@ -113,6 +130,10 @@ class MeasureDetector:
         Override the tile GSD (metres per pixel), e.g. for plain JPEGs.
     vessels : VesselParams or None
         Vessel detection on open water; ``None`` disables it (and the water test).
+    rotors : RotorParams or None
+        Helicopters by their rotor blades (:mod:`pipeline.detect.rotor`);
+        ``None`` disables it. Measured blobs inside a found helicopter (its
+        fuselage, boom and shadow fragments) are dropped.
     max_wet_fraction : float
         Aircraft/vehicle candidates whose footprint is more than this share
         water or vessel hull are dropped.
@@ -122,12 +143,18 @@ class MeasureDetector:
     gate: ShapeGate = field(default_factory=ShapeGate)
     gsd_m: float | None = None
     name: str = "measure"
-    version: str = "1.4"
+    version: str = "1.6"
     vessels: VesselParams | None = field(default_factory=VesselParams)
+    rotors: RotorParams | None = field(default_factory=RotorParams)
     max_wet_fraction: float = 0.3
 
     def blobs(
-        self, image: np.ndarray, *, tile: Tile, valid: np.ndarray | None
+        self,
+        image: np.ndarray,
+        *,
+        tile: Tile,
+        valid: np.ndarray | None,
+        ev_maps: Evidence | None = None,
     ) -> tuple[list[Blob], float]:
         """Kept blobs and the GSD used (metres per pixel)."""
         gsd = float(self.gsd_m or tile.gsd_m)
@@ -138,8 +165,54 @@ class MeasureDetector:
             sun_azimuth_deg=tile.sun_azimuth_deg,
             sun_elevation_deg=tile.sun_elevation_deg,
             params=self.params,
+            ev_maps=ev_maps,
         )
         return [b for b in found if keep_blob(b, gsd_m=gsd, gate=self.gate)], gsd
+
+    def helicopters(
+        self, ev_maps: Evidence, *, gsd_m: float, grid: Grid, tile: Tile
+    ) -> list[tuple[Rotor, Detection]]:
+        """Helicopters found by their rotors, with their detections."""
+        if self.rotors is None:
+            return []
+        found = find_rotors(
+            ev_maps.gray,
+            ev_maps.z,
+            gsd_m=gsd_m,
+            sun_azimuth_deg=tile.sun_azimuth_deg,
+            sun_elevation_deg=tile.sun_elevation_deg,
+            params=self.rotors,
+        )
+        return [(r, self.rotor_detection(r, gsd_m=gsd_m, grid=grid, tile=tile)) for r in found]
+
+    def rotor_detection(self, rotor: Rotor, *, gsd_m: float, grid: Grid, tile: Tile) -> Detection:
+        """One helicopter as a :class:`Detection`; ``wingspan_m`` is the rotor diameter.
+
+        Without a measured tail the overall length is the called type's.
+        """
+        diameter_m = 2.0 * rotor.radius_px * gsd_m
+        measured = None if rotor.tail_px is None else (rotor.tail_px + rotor.radius_px) * gsd_m
+        call = classify_rotor(diameter_m, length_m=measured, gsd_m=gsd_m)
+        ref = object_types().get(call.cls)
+        length_m = measured or (ref.length_m if ref is not None else 1.2 * diameter_m)
+        return make_detection(
+            cls=call.cls,
+            category="helicopter",
+            score=call.score,
+            footprint_px=rotor.footprint_px(length_m / gsd_m),
+            grid=grid,
+            tile=tile,
+            detector=self.name,
+            detector_version=self.version,
+            attributes={
+                "blades": str(rotor.blades),
+                "length": "measured" if measured else "table",
+                "alternatives": ";".join(f"{n}:{p:.3f}" for n, p in call.alternatives[:3]),
+            },
+            length_m=length_m,
+            wingspan_m=diameter_m,
+            heading_deg=rotor.heading_deg,
+        )
 
     def detect(
         self,
@@ -150,9 +223,15 @@ class MeasureDetector:
         valid: np.ndarray | None,
     ) -> list[Detection]:
         """Detect, measure and classify objects (see :class:`pipeline.detect.base.Detector`)."""
-        blobs, gsd = self.blobs(image, tile=tile, valid=valid)
+        gsd = float(self.gsd_m or tile.gsd_m)
+        ev = evidence(image, gsd_m=gsd, valid=valid, params=self.params)
+        blobs, gsd = self.blobs(image, tile=tile, valid=valid, ev_maps=ev)
+        helis = self.helicopters(ev, gsd_m=gsd, grid=grid, tile=tile)
+        blobs = [b for b in blobs if not any(_inside_rotor(b, r) for r, _ in helis)]
+        rotor_dets = [d for _, d in helis]
         if self.vessels is None:
-            return [self.to_detection(b, gsd_m=gsd, grid=grid, tile=tile) for b in blobs]
+            out = [self.to_detection(b, gsd_m=gsd, grid=grid, tile=tile) for b in blobs]
+            return out + rotor_dets
         water = water_mask(image, gsd_m=gsd, valid=valid, params=self.vessels)
         found = find_vessels(image, gsd_m=gsd, valid=valid, params=self.vessels, water=water)
         # aircraft stand on land: drop candidates lying mostly on water or vessels
@@ -168,6 +247,7 @@ class MeasureDetector:
                 continue
             kept.append(b)
         out = [self.to_detection(b, gsd_m=gsd, grid=grid, tile=tile) for b in kept]
+        out.extend(rotor_dets)
         out.extend(self.vessel_detection(v, gsd_m=gsd, grid=grid, tile=tile) for v in found)
         return out
 

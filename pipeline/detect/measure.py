@@ -532,41 +532,43 @@ def shadow_mask(
 
 
 # --------------------------------------------------------------------------- detector core
-def find_objects(
+@dataclass(frozen=True)
+class Evidence:
+    """Per-pixel evidence maps of one image (all ``(rows, cols)``).
+
+    ``z`` is the brightness residual over the local background in units of the
+    local noise sigma (signed); ``zc`` the largest opponent-colour residual
+    (unsigned, sigma units); ``dark`` strong dark pixels (shadow-like, isolated
+    one-pixel lines removed), ``bright`` object pixels brighter than the ground or
+    coloured unlike it; ``paved`` smooth neutral ground; ``natural`` soil- or
+    vegetation-coloured pixels; ``tex_size`` the texture window in pixels.
+    """
+
+    gray: np.ndarray
+    z: np.ndarray
+    zc: np.ndarray
+    dark: np.ndarray
+    bright: np.ndarray
+    paved: np.ndarray
+    natural: np.ndarray
+    tex_size: int
+
+
+def evidence(
     image: np.ndarray,
     *,
     gsd_m: float,
     valid: np.ndarray | None = None,
-    sun_azimuth_deg: float | None = None,
-    sun_elevation_deg: float | None = None,
     params: MeasureParams | None = None,
-) -> list[Blob]:
-    """Find and measure bright/dark objects on smooth ground.
+) -> Evidence:
+    """Background, noise and object evidence of an image (steps 1-3 of the module docstring).
 
-    Parameters
-    ----------
-    image : ndarray
-        ``(bands, rows, cols)`` or ``(rows, cols)`` pixels, any real dtype.
-    gsd_m : float
-        Ground sample distance, metres per pixel (> 0).
-    valid : ndarray of bool, optional
-        ``(rows, cols)`` True where pixels are valid.
-    sun_azimuth_deg : float, optional
-        Sun azimuth clockwise from north; ``None`` when unknown.
-    sun_elevation_deg : float, optional
-        Sun elevation above the horizon; bounds the shadow length.
-    params : MeasureParams, optional
-
-    Returns
-    -------
-    list of Blob
-        Measured candidates in pixel units, in image order.
+    ``gsd_m`` is the ground sample distance in metres per pixel (> 0).
     """
     p = params or MeasureParams()
     if not gsd_m or gsd_m <= 0 or not math.isfinite(gsd_m):
         raise ValueError(f"gsd_m must be a positive number of metres, got {gsd_m!r}")
     gray = to_gray(image, valid)
-    rows, cols = gray.shape
     lo, hi = np.percentile(gray, [1, 99]) if gray.size else (0.0, 1.0)
     span = float(hi - lo) or 1.0
     window_px = p.background_window_m / gsd_m
@@ -627,6 +629,49 @@ def find_objects(
     tex = local_std(gray, tex_size)
     paved = (tex < float(np.percentile(tex, 95)) + 1e-6) & neutral
 
+    return Evidence(gray, z, zc, dark, bright, paved, natural, tex_size)
+
+
+def find_objects(
+    image: np.ndarray,
+    *,
+    gsd_m: float,
+    valid: np.ndarray | None = None,
+    sun_azimuth_deg: float | None = None,
+    sun_elevation_deg: float | None = None,
+    params: MeasureParams | None = None,
+    ev_maps: Evidence | None = None,
+) -> list[Blob]:
+    """Find and measure bright/dark objects on smooth ground.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(bands, rows, cols)`` or ``(rows, cols)`` pixels, any real dtype.
+    gsd_m : float
+        Ground sample distance, metres per pixel (> 0).
+    valid : ndarray of bool, optional
+        ``(rows, cols)`` True where pixels are valid.
+    sun_azimuth_deg : float, optional
+        Sun azimuth clockwise from north; ``None`` when unknown.
+    sun_elevation_deg : float, optional
+        Sun elevation above the horizon; bounds the shadow length.
+    params : MeasureParams, optional
+    ev_maps : Evidence, optional
+        Precomputed :func:`evidence` of this image with these ``params``.
+
+    Returns
+    -------
+    list of Blob
+        Measured candidates in pixel units, in image order.
+    """
+    p = params or MeasureParams()
+    if not gsd_m or gsd_m <= 0 or not math.isfinite(gsd_m):
+        raise ValueError(f"gsd_m must be a positive number of metres, got {gsd_m!r}")
+    e = ev_maps or evidence(image, gsd_m=gsd_m, valid=valid, params=p)
+    gray, z, zc, dark, bright = e.gray, e.z, e.zc, e.dark, e.bright
+    paved, natural, tex_size = e.paved, e.natural, e.tex_size
+    rows, cols = gray.shape
     dlab, nd = ndimage.label(dark)
     shadow = shadow_mask(
         bright,

@@ -1,0 +1,422 @@
+"""Helicopters by their main rotor: thin dark blades radiating from one hub.
+
+A parked helicopter seen from above is a dark fuselage and tail boom under a
+star of rotor blades a few decimetres wide. The blades are thinner than the
+fuselage, so after removing everything wider than ``blade_max_m`` (a binary
+opening of the dark evidence) the blades -- and the tail boom, and their
+shadows -- remain as straight segments. The hub is the point that most
+segments point at (radially, from outside it); the blade shadows point at a
+second hub displaced away from the sun, which is discarded when the sun is
+known. From the hub:
+
+* rotor radius = median distance to the blade tips (where the dark run along
+  each blade ends);
+* tail = the radial run that reaches well beyond the rotor radius (the boom
+  and tail rotor); heading = from the tail through the hub;
+* overall length = tail run + rotor radius (the disc's front edge is the
+  front of the footprint, as in the reference table's ``length_m``);
+* type = :func:`pipeline.detect.classify.classify_dims` on
+  ``(length, rotor diameter)`` against the table's helicopter rows, whose
+  ``wingspan_m`` column holds the rotor diameter.
+
+Units: pixel ``(row, col)``; metres; headings degrees clockwise from grid north.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from skimage.feature import structure_tensor
+
+from pipeline.detect.geometry import Ring, heading_vector, oriented_rect, vector_heading
+from pipeline.objects import types_in
+
+
+@dataclass(frozen=True)
+class RotorParams:
+    """Parameters of the rotor finder (metres unless stated).
+
+    ``blade_max_m``: structures narrower than this are blade-like (blades are
+    0.3-0.7 m wide, fuselages 1.5 m and more); ``min_blades``: distinct radial
+    directions a hub needs (blades plus tail boom); ``radius_slack``: allowed
+    rotor radius relative to the table's smallest and largest helicopter;
+    ``tail_min_ratio``: the tail run must exceed this many rotor radii;
+    ``min_equal``/``equal_tol``: blades (equal length) that must end within
+    that fraction of the rotor radius; ``min_regularity``: how evenly spaced
+    those blades must be (see :func:`_blade_count`); ``max_line_radii``: straight lines
+    longer than this many of the largest rotor radius are not blades
+    (pavement joints);
+    ``max_blade_height_m``: highest rotor above the ground (bounds the shadow
+    hub's offset).
+    """
+
+    threshold_sigma: float = 4.0
+    blade_sigma: float = 2.5
+    blade_contrast: float = 0.15
+    max_line_radii: float = 2.2
+    max_hubs: int = 400
+    min_equal: int = 3
+    min_regularity: float = 0.85
+    equal_tol: float = 0.15
+    blade_max_m: float = 1.0
+    min_blades: int = 4
+    hub_tol_m: float = 0.8
+    radius_slack: float = 0.25
+    tail_min_ratio: float = 1.08
+    max_blade_height_m: float = 8.0
+    same_direction_deg: float = 12.0
+
+
+@dataclass(frozen=True)
+class Rotor:
+    """One helicopter found by its rotor (pixel units unless stated).
+
+    ``hub_rc`` is the rotor hub; ``radius_px`` the rotor radius;
+    ``tail_px`` the distance from the hub to the tail end (``None`` when no
+    radial run reaches past the rotor); ``heading_deg`` the nose direction
+    (away from the longest radial run); ``blades`` the blade count whose even
+    spacing fits the equally long radial runs.
+    """
+
+    hub_rc: tuple[float, float]
+    radius_px: float
+    tail_px: float | None
+    heading_deg: float
+    blades: int
+
+    def footprint_px(self, length_px: float) -> Ring:
+        """Closed ring: ``length_px x rotor diameter`` box, front edge at the disc's front."""
+        ur, uc = heading_vector(self.heading_deg)
+        off = length_px / 2.0 - self.radius_px
+        centre = (self.hub_rc[0] - ur * off, self.hub_rc[1] - uc * off)
+        return oriented_rect(centre, length_px, 2.0 * self.radius_px, self.heading_deg)
+
+
+def _radius_range_m(slack: float) -> tuple[float, float]:
+    radii = [t.wingspan_m / 2.0 for t in types_in("helicopter")]
+    if not radii:
+        return (0.0, 0.0)
+    return (min(radii) * (1.0 - slack), max(radii) * (1.0 + slack))
+
+
+def _run_length(mask: np.ndarray, hub: np.ndarray, direction: np.ndarray, start: float) -> float:
+    """Distance (pixels) from ``hub`` along ``direction`` to the end of the run of ``mask``.
+
+    Steps of half a pixel from ``start``; the run ends at the first gap longer
+    than one pixel.
+    """
+    rows, cols = mask.shape
+    t, last, gap = start, start, 0.0
+    while True:
+        r, c = hub + t * direction
+        ri, ci = int(r), int(c)
+        if not (0 <= ri < rows and 0 <= ci < cols):
+            return last
+        if mask[ri, ci]:
+            last, gap = t, 0.0
+        else:
+            gap += 0.5
+            if gap > 1.0:
+                return last
+        t += 0.5
+
+
+def _line_directions(thin: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels of ``thin`` lying on straight lines and their unit line directions.
+
+    Returns ``(rows, cols, dirs)`` with ``dirs`` of shape ``(n, 2)``
+    (``(drow, dcol)``); orientation from the structure tensor (coherence > 0.5).
+    """
+    arr, arc, acc = structure_tensor(thin.astype(np.float64), sigma=1.0, order="rc")
+    rr, cc = np.nonzero(thin)
+    a, b, c = arr[rr, cc], arc[rr, cc], acc[rr, cc]
+    tr = a + c
+    diff = np.sqrt((a - c) ** 2 + 4 * b * b)
+    coh = diff / np.maximum(tr, 1e-12)
+    theta = 0.5 * np.arctan2(2 * b, a - c) + math.pi / 2.0  # along the line
+    ok = coh > 0.5
+    dirs = np.stack([np.cos(theta[ok]), np.sin(theta[ok])], axis=1)
+    return rr[ok], cc[ok], dirs
+
+
+def _accumulate(
+    shape: tuple[int, int], rr: np.ndarray, cc: np.ndarray, dirs: np.ndarray, reach: int
+) -> np.ndarray:
+    """Votes: every line pixel votes for the points of its line within ``reach`` pixels."""
+    acc = np.zeros(shape, dtype=np.float64)
+    t = np.arange(-reach, reach + 1, dtype=np.float64)
+    vr = np.rint(rr[:, None] + t[None, :] * dirs[:, 0:1]).astype(np.int64).ravel()
+    vc = np.rint(cc[:, None] + t[None, :] * dirs[:, 1:2]).astype(np.int64).ravel()
+    ok = (vr >= 0) & (vr < shape[0]) & (vc >= 0) & (vc < shape[1])
+    np.add.at(acc, (vr[ok], vc[ok]), 1.0)
+    return acc
+
+
+def _radial_clusters(
+    hub: np.ndarray,
+    pts: np.ndarray,
+    dirs: np.ndarray,
+    *,
+    tol: float,
+    r_max: float,
+    bin_deg: float,
+    min_px: int,
+) -> list[tuple[float, float]]:
+    """Radial line pixels around ``hub`` grouped by angle: ``(angle_rad, reach_px)`` each."""
+    d = pts - hub
+    dist = np.linalg.norm(d, axis=1)
+    perp = np.abs(d[:, 0] * dirs[:, 1] - d[:, 1] * dirs[:, 0])
+    sel = (perp <= tol) & (dist <= r_max) & (dist >= 2.0)
+    if not sel.any():
+        return []
+    ang = np.arctan2(d[sel, 1], d[sel, 0])
+    far = dist[sel]
+    nb = int(round(360.0 / bin_deg))
+    b = ((ang + math.pi) / (2 * math.pi) * nb).astype(np.int64) % nb
+    counts = np.bincount(b, minlength=nb)
+    occupied = counts >= 1
+    if occupied.all():
+        return []
+    # circular runs of occupied bins, starting after an empty bin
+    start = int(np.argmin(occupied))
+    out: list[tuple[float, float]] = []
+    run: list[int] = []
+    for k in range(1, nb + 1):
+        i = (start + k) % nb
+        if occupied[i]:
+            run.append(i)
+            continue
+        if run:
+            members = np.isin(b, run)
+            if int(members.sum()) >= min_px:
+                a = ang[members]
+                mean = math.atan2(float(np.sin(a).mean()), float(np.cos(a).mean()))
+                out.append((mean, float(far[members].max()) + 0.5))
+            run = []
+    return out
+
+
+def thin_dark_lines(gray: np.ndarray, *, size_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dark structures narrower than ``size_px`` pixels: relative depth and significance.
+
+    The black top-hat (grey closing with a ``size_px`` square, minus the
+    image) divided by the closing gives the relative darkening (0 to 1: a
+    rotor blade or its shadow darkens the ground by 30-80 %, a pavement joint
+    by under 30 %); divided by 1.4826 x its median over the image it gives a
+    noise significance.
+    """
+    g = gray.astype(np.float32)
+    closed = ndimage.grey_closing(g, size=(size_px, size_px))
+    bth = closed - g
+    noise = max(1.4826 * float(np.median(bth)), 1e-6)
+    lo = float(np.percentile(g, 1)) if g.size else 0.0
+    rel = bth / np.maximum(closed - min(lo, 0.0), 1e-6)
+    return rel.astype(np.float32), (bth / noise).astype(np.float32)
+
+
+def find_rotors(
+    gray: np.ndarray,
+    z: np.ndarray,
+    *,
+    gsd_m: float,
+    sun_azimuth_deg: float | None = None,
+    sun_elevation_deg: float | None = None,
+    params: RotorParams | None = None,
+) -> list[Rotor]:
+    """Find helicopters by their rotor blades in a signed residual image.
+
+    Parameters
+    ----------
+    gray : ndarray
+        ``(rows, cols)`` brightness, linear in radiance with zero at black
+        (:attr:`pipeline.detect.measure.Evidence.gray`).
+    z : ndarray
+        ``(rows, cols)`` brightness residual over the local background in noise
+        sigmas (:attr:`pipeline.detect.measure.Evidence.z`).
+    gsd_m : float
+        Ground sample distance, metres per pixel.
+    sun_azimuth_deg, sun_elevation_deg : float, optional
+        Sun position (degrees); with it the hub of the blades' shadows is told
+        from the real hub (it lies away from the sun).
+    params : RotorParams, optional
+
+    Returns
+    -------
+    list of Rotor
+    """
+    p = params or RotorParams()
+    r_lo_m, r_hi_m = _radius_range_m(p.radius_slack)
+    if r_hi_m <= 0:
+        return []
+    r_lo, r_hi = r_lo_m / gsd_m, r_hi_m / gsd_m
+    dark = z < -p.threshold_sigma
+    k = max(1, int(round(p.blade_max_m / gsd_m / 2.0)))
+    thick = ndimage.binary_opening(dark, iterations=k)
+    rel, line_sig = thin_dark_lines(gray, size_px=2 * k + 1)
+    cand = ((rel > p.blade_contrast) & (line_sig > p.blade_sigma) | dark) & ~thick
+    rr, cc, dirs = _line_directions(cand)
+    # blades end within a rotor radius of the hub: drop long straight lines (pavement joints)
+    keep = _line_extent(cand, rr, cc, dirs, limit=int(math.ceil(p.max_line_radii * r_hi)))
+    rr, cc, dirs = rr[keep], cc[keep], dirs[keep]
+    tol = max(1.0, p.hub_tol_m / gsd_m)
+    min_px = max(3, int(round(0.3 * r_lo)))
+    if rr.size < p.min_blades * min_px:
+        return []
+    reach = int(math.ceil(r_hi))
+    votes = _accumulate(z.shape, rr, cc, dirs, reach)
+    rad = int(math.ceil(tol))
+    yy, xx = np.mgrid[-rad : rad + 1, -rad : rad + 1]
+    disc = (yy**2 + xx**2 <= tol**2).astype(np.float64)
+    votes = ndimage.convolve(votes, disc, mode="constant")
+    peaks = (votes == ndimage.maximum_filter(votes, size=max(3, int(r_lo) | 1))) & (
+        votes >= p.min_blades * min_px
+    )
+    pr, pc = np.nonzero(peaks)
+    order = np.argsort(-votes[pr, pc])[: p.max_hubs]
+    pts = np.stack([rr, cc], axis=1).astype(np.float64)
+    found: list[tuple[np.ndarray, list[tuple[float, float]], float]] = []
+    for j in order:
+        hub = np.array([pr[j], pc[j]], dtype=np.float64)
+        near = np.abs(pts - hub).max(axis=1) <= 2.0 * r_hi
+        cl = _radial_clusters(
+            hub, pts[near], dirs[near], tol=tol, r_max=2.0 * r_hi, bin_deg=6.0, min_px=min_px
+        )
+        if len(cl) >= p.min_blades:
+            found.append((hub, cl, float(votes[pr[j], pc[j]])))
+    found = _drop_shadow_hubs(found, gsd_m, sun_azimuth_deg, sun_elevation_deg, tol=tol, p=p)
+    weak = (rel > 0.6 * p.blade_contrast) | (z < -p.blade_sigma)
+    out: list[Rotor] = []
+    for hub, clusters, _ in found:
+        # blade tips cover a pixel only partly: follow each blade on the weaker evidence
+        centre = hub + 0.5
+        ext = [
+            (
+                a,
+                min(
+                    1.3 * r,
+                    max(
+                        r,
+                        _run_length(weak, centre, np.array([math.cos(a), math.sin(a)]), r - 1.0)
+                        + 0.5,
+                    ),
+                ),
+            )
+            for a, r in clusters
+        ]
+        rotor = _measure(centre, ext, r_lo=r_lo, r_hi=r_hi, p=p)
+        if rotor is not None and all(
+            math.dist(rotor.hub_rc, o.hub_rc) > o.radius_px + rotor.radius_px * 0.5 for o in out
+        ):
+            out.append(rotor)
+    return out
+
+
+def _line_extent(
+    mask: np.ndarray, rr: np.ndarray, cc: np.ndarray, dirs: np.ndarray, *, limit: int
+) -> np.ndarray:
+    """True for line pixels whose straight run in ``mask`` (both ways) is at most ``limit`` px.
+
+    The run follows the pixel's line direction and ends at the first gap of
+    two samples (one-pixel steps).
+    """
+    keep = np.ones(rr.size, dtype=bool)
+    rows, cols = mask.shape
+    t = np.arange(1, limit + 2, dtype=np.float64)
+    for s0 in range(0, rr.size, 20000):
+        s1 = min(rr.size, s0 + 20000)
+        total = np.zeros(s1 - s0)
+        for sign in (1.0, -1.0):
+            r = np.rint(rr[s0:s1, None] + sign * t[None, :] * dirs[s0:s1, 0:1]).astype(np.int64)
+            c = np.rint(cc[s0:s1, None] + sign * t[None, :] * dirs[s0:s1, 1:2]).astype(np.int64)
+            inside = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+            hit = np.zeros(r.shape, dtype=bool)
+            hit[inside] = mask[r[inside], c[inside]]
+            gap = ~hit[:, :-1] & ~hit[:, 1:]
+            first = np.where(gap.any(axis=1), gap.argmax(axis=1), limit + 1)
+            total += first
+        keep[s0:s1] = total <= limit
+    return keep
+
+
+def _drop_shadow_hubs(
+    found: list[tuple[np.ndarray, list[tuple[float, float]], float]],
+    gsd_m: float,
+    sun_azimuth_deg: float | None,
+    sun_elevation_deg: float | None,
+    *,
+    tol: float,
+    p: RotorParams,
+) -> list[tuple[np.ndarray, list[tuple[float, float]], float]]:
+    """Drop hubs that are another hub's blade shadows (displaced away from the sun)."""
+    if sun_azimuth_deg is None or len(found) < 2:
+        return found
+    s = math.radians(sun_azimuth_deg)
+    away = np.array([math.cos(s), -math.sin(s)])
+    elev = min(max(sun_elevation_deg or 30.0, 10.0), 89.0)
+    far = p.max_blade_height_m / math.tan(math.radians(elev)) / gsd_m + tol
+    shadow = set()
+    for i, (hi, _, _) in enumerate(found):
+        for j, (hj, _, _) in enumerate(found):
+            delta = hj - hi
+            dist = float(np.linalg.norm(delta))
+            if i != j and 0 < dist <= far and float(delta @ away) / dist > 0.85:
+                shadow.add(j)
+    return [f for k, f in enumerate(found) if k not in shadow]
+
+
+def _blade_count(angles: np.ndarray, min_regularity: float) -> int | None:
+    """Fewest blades ``n`` whose even spacing (360/n degrees) fits ``angles``.
+
+    A rotor's blades are evenly spaced, so ``|mean(exp(i n angle))|`` is near
+    1 for the true ``n``; at most half of them may be hidden (under the
+    fuselage or boom). ``n`` runs over 5-8, the blade counts of the table's
+    helicopters (Ka-52: two coaxial 3-blade rotors): 2- and 4-blade rotors
+    look like crossed lines -- a fuselage and straight wings -- and are not
+    looked for. ``None`` when no ``n`` reaches ``min_regularity``.
+    """
+    for n in range(max(5, len(angles)), min(8, 2 * len(angles)) + 1):
+        if abs(np.exp(1j * n * angles).mean()) >= min_regularity:
+            return n
+    return None
+
+
+def _measure(
+    hub: np.ndarray,
+    clusters: list[tuple[float, float]],
+    *,
+    r_lo: float,
+    r_hi: float,
+    p: RotorParams,
+) -> Rotor | None:
+    """Rotor radius, tail and heading from the hub and its radial line clusters.
+
+    The blades of one rotor are equally long: at least ``min_equal`` radial
+    runs must end within ``equal_tol`` of the median reach.
+    """
+    reaches = np.array([r for _, r in clusters])
+    radius = float(np.median(reaches))
+    if not (r_lo <= radius <= r_hi):
+        return None
+    equal = np.abs(reaches - radius) <= p.equal_tol * radius
+    if int(equal.sum()) < p.min_equal:
+        return None
+    n_blades = _blade_count(np.array([a for a, _ in clusters])[equal], p.min_regularity)
+    if n_blades is None:
+        return None
+    j = int(np.argmax(reaches))
+    ang = clusters[j][0]
+    tail = float(reaches[j]) if reaches[j] >= p.tail_min_ratio * radius else None
+    heading = vector_heading(-math.cos(ang), -math.sin(ang))
+    return Rotor(
+        hub_rc=(float(hub[0]), float(hub[1])),
+        radius_px=radius,
+        tail_px=tail,
+        heading_deg=heading,
+        blades=n_blades,
+    )
+
+
+__all__ = ["Rotor", "RotorParams", "find_rotors"]

@@ -401,6 +401,9 @@ def cloud_mask(
     return cells_to_pixels(cloud_cells(feats, params=p, gsd_m=gsd_m), f, 0, 0, rows, cols)
 
 
+_BATCH_CELLS = 2_000_000
+
+
 class CloudStrips:
     """Scene-wide cloud cells from cell features arriving block by block.
 
@@ -428,6 +431,9 @@ class CloudStrips:
         self.cloud_px = 0
         self._p, self._gsd = params, gsd_m
         self._halo = cloud_halo(params, gsd_m)
+        # analyse at least a halo's rows and about 2 M cells at a time: fewer,
+        # larger strips overlap less (a strip re-reads a halo above and below)
+        self._batch = max(self._halo, _BATCH_CELLS // max(self.cells.shape[1], 1))
         self._pending: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
         self._held: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._done = 0
@@ -453,7 +459,7 @@ class CloudStrips:
         total = self.cells.shape[0]
         end = total if avail >= total else avail - self._halo
         # analyse in batches of at least a halo's rows (fewer overlapping strips)
-        if end <= self._done or (end < total and end - self._done < self._halo):
+        if end <= self._done or (end < total and end - self._done < self._batch):
             return
         s0 = max(self._done - self._halo, 0)
         held = [h for h in self._held if h[0] + h[1].shape[1] > s0]

@@ -44,7 +44,7 @@ from pipeline.change.cloud import (
     scene_texture_gain,
 )
 from pipeline.change.coreg import Shift, estimate_shift, shift_image, shift_valid
-from pipeline.change.methods import Sample, get_method
+from pipeline.change.methods import ChangeMethod, Sample, get_method
 from pipeline.change.radiometry import Normaliser, fit_normaliser
 from pipeline.change.thresholds import choose_threshold
 from pipeline.errors import ConfigError
@@ -514,6 +514,7 @@ def run_engine(
     score_store: Store,
     mask_store: Store,
     progress: Progress | None = None,
+    change_method: ChangeMethod | None = None,
 ) -> EngineResult:
     """Run the three passes over ``source``; per-pixel results go to the stores.
 
@@ -531,8 +532,11 @@ def run_engine(
         Receives uint8 masks: 1 change, 0 no change, 255 nodata/cloud.
     progress : callable, optional
         ``progress(stage, done, total)`` after each block.
+    change_method : ChangeMethod, optional
+        Use this method instead of the registry's ``params.method`` (a trained
+        model, see :func:`pipeline.change.learned.learned_method`).
     """
-    method = get_method(params.method)
+    method = change_method if change_method is not None else get_method(params.method)
     shape = source.shape
 
     # ---- co-registration on a central crop
@@ -854,6 +858,7 @@ def detect_change(
     block_size: int | None = None,
     params: ChangeParams | None = None,
     progress: Progress | None = None,
+    change_method: ChangeMethod | None = None,
 ) -> ChangeMap:
     """Find change between two co-gridded images.
 
@@ -881,6 +886,8 @@ def detect_change(
         ``threshold_value`` and ``block_size`` arguments override it.
     progress : callable, optional
         ``progress(stage, done, total)``.
+    change_method : ChangeMethod, optional
+        Method object overriding ``method`` (e.g. a trained model).
 
     Returns
     -------
@@ -906,5 +913,6 @@ def detect_change(
         score_store=ArrayStore(score),
         mask_store=ArrayStore(mask),
         progress=progress,
+        change_method=change_method,
     )
     return ChangeMap(score=score, mask=mask == MASK_CHANGE, valid=mask != MASK_INVALID, result=res)

@@ -17,6 +17,9 @@ Score units
                 chi-square no-change probability
 ``pca-kmeans``  distance to the no-change centroid minus distance to the change
                 centroid in PCA feature space (Celik 2009); > 0 is change
+``learned``     change probability (0..1) of a trained classifier; needs a model
+                (:mod:`pipeline.change.learned`), so the registry entry only
+                explains how to get one
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 from scipy.stats import chi2
+
+from pipeline.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -334,6 +339,14 @@ def _pcakm_score(before: np.ndarray, after: np.ndarray, m: PcaKmeansModel) -> np
     return score.astype(np.float32)
 
 
+def _needs_model(*_: Any) -> Any:
+    raise ConfigError(
+        "change method 'learned' needs a trained change model: train one with "
+        "`sitewatch train-change`, score it with `sitewatch eval change --method learned "
+        "--model FILE`, or pass pipeline.change.learned.learned_method(model) to the engine"
+    )
+
+
 CHANGE_METHODS: dict[str, ChangeMethod] = {
     # cva: 1.5 x the typical (median-absolute) difference, chosen on the 4 non-test LEVIR
     # pairs and synthetic no-change pairs; log-ratio: 15 %; ssim: 0.3;
@@ -347,7 +360,12 @@ CHANGE_METHODS: dict[str, ChangeMethod] = {
     "pca-kmeans": ChangeMethod(
         "pca-kmeans", _pcakm_fit, _pcakm_score, _PCA_H // 2 + 1, "centroid distance", 0.0
     ),
+    "learned": ChangeMethod("learned", _needs_model, _needs_model, 0, "change probability", 0.5),
 }
+#: Methods that need a trained model (everything else works on the pair alone).
+TRAINED_METHODS = ("learned",)
+#: Methods that need no training data.
+UNSUPERVISED_METHODS = tuple(m for m in CHANGE_METHODS if m not in TRAINED_METHODS)
 
 
 def get_method(name: str) -> ChangeMethod:

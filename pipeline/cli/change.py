@@ -1,4 +1,4 @@
-"""`sitewatch change` (compare two tiles) and `sitewatch eval change` (score against truth)."""
+"""`sitewatch change` (compare two tiles), `sitewatch train-change` and `sitewatch eval change`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipeline.change.engine import DEFAULT_METHOD, ChangeParams
-from pipeline.change.methods import CHANGE_METHODS
+from pipeline.change.methods import CHANGE_METHODS, TRAINED_METHODS, UNSUPERVISED_METHODS
 from pipeline.change.thresholds import THRESHOLDS
 from pipeline.errors import SitewatchError
 
@@ -27,7 +27,7 @@ def _check_choice(value: str, choices: list[str], what: str) -> str:
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    """Add ``change`` to the CLI and ``change`` to ``eval``."""
+    """Add ``change`` and ``train-change`` to the CLI and ``change`` to ``eval``."""
 
     @app.command("change")
     def change_cmd(
@@ -36,7 +36,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", help="Output folder.")],
         method: Annotated[
             str,
-            typer.Option(help=f"Change method: {', '.join(CHANGE_METHODS)}."),
+            typer.Option(help=f"Change method: {', '.join(UNSUPERVISED_METHODS)}."),
         ] = DEFAULT_METHOD,
         threshold: Annotated[
             str, typer.Option(help=f"Threshold rule: {', '.join(THRESHOLDS)}.")
@@ -75,7 +75,12 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         """
         from pipeline.change.run import compare_tiles, tile_from_file
 
-        _check_choice(method, list(CHANGE_METHODS), "method")
+        if method in TRAINED_METHODS:
+            raise typer.BadParameter(
+                f"method {method!r} needs a trained model and is not available on tiles yet; "
+                "score it with `sitewatch eval change --method learned --model FILE`"
+            )
+        _check_choice(method, list(UNSUPERVISED_METHODS), "method")
         _check_choice(threshold, list(THRESHOLDS), "threshold")
         _check_choice(normalisation, ["linear", "histogram", "none"], "normalisation")
         if threshold == "fixed" and threshold_value is None:
@@ -147,19 +152,42 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             ),
         ] = None,
         method: Annotated[
-            str, typer.Option(help=f"'all' or one of: {', '.join(CHANGE_METHODS)}.")
+            str,
+            typer.Option(
+                help=f"'all' (every method needing no training: {', '.join(UNSUPERVISED_METHODS)}) "
+                f"or one of: {', '.join(CHANGE_METHODS)}."
+            ),
         ] = "all",
         threshold: Annotated[
             str, typer.Option(help=f"Threshold rule: {', '.join(THRESHOLDS)}.")
         ] = "otsu",
+        model: Annotated[
+            Path | None,
+            typer.Option(
+                "--model",
+                exists=True,
+                dir_okay=False,
+                help="Change model for --method learned (from `sitewatch train-change`); "
+                "without it learned is trained in memory on the LEVIR pairs outside the test list.",
+            ),
+        ] = None,
+        lopo: Annotated[
+            bool,
+            typer.Option(
+                "--lopo", help="learned: also leave-one-pair-out over all LEVIR pairs (slow)."
+            ),
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON, not a table.")] = False,
     ) -> None:
-        """Score change masks (precision, recall, F1, IoU, kappa; micro-averaged over pairs)."""
-        from pipeline.change.evaluate import evaluate, format_table
+        """Score change masks (precision, recall, F1, IoU, kappa; micro-averaged over pairs).
+
+        The naive-cva rows (raw change-vector magnitude + Otsu) are the reference to beat.
+        """
+        from pipeline.change.evaluate import evaluate, format_table, load_change_model
 
         if sample_tiles is None and levir is None:
             raise typer.BadParameter("give --sample-tiles and/or --levir")
-        methods = list(CHANGE_METHODS) if method == "all" else [method]
+        methods = list(UNSUPERVISED_METHODS) if method == "all" else [method]
         for m in methods:
             _check_choice(m, list(CHANGE_METHODS), "method")
         _check_choice(threshold, list(THRESHOLDS), "threshold")
@@ -170,6 +198,8 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                 sample_tiles=sample_tiles,
                 levir=levir,
                 params=replace(_DEFAULTS, threshold=threshold),
+                model=load_change_model(model) if model is not None else None,
+                lopo=lopo,
             )
         except SitewatchError as exc:
             err.print(f"[red]error:[/red] {exc}")
@@ -184,3 +214,46 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         for row in format_table(scores):
             table.add_row(*row)
         wide.print(table)
+
+    @app.command("train-change")
+    def train_change_cmd(
+        pairs: Annotated[
+            list[Path],
+            typer.Option(
+                "--pairs",
+                exists=True,
+                file_okay=False,
+                help="Folder of labelled pairs: A/ (before), B/ (after), label/ (255 = change). "
+                "Repeat for several folders.",
+            ),
+        ],
+        out: Annotated[Path, typer.Option("--out", help="Model file to write (JSON).")],
+        names: Annotated[
+            Path | None,
+            typer.Option(
+                "--names",
+                exists=True,
+                dir_okay=False,
+                help="Text file of image names to train on (one a line; default: all).",
+            ),
+        ] = None,
+        pixels_per_pair: Annotated[
+            int, typer.Option("--pixels-per-pair", min=100, help="Pixels sampled per pair.")
+        ] = 20_000,
+    ) -> None:
+        """Train the learned change method on analysts' change masks and write the model file."""
+        from pipeline.change.evaluate import train_from_plain
+        from pipeline.change.learned import TrainParams
+
+        wanted = None
+        if names is not None:
+            wanted = [Path(n.strip()).stem for n in names.read_text().splitlines() if n.strip()]
+        err = Console(stderr=True)
+        try:
+            m = train_from_plain(
+                pairs, out, names=wanted, params=TrainParams(pixels_per_pair=pixels_per_pair)
+            )
+        except (SitewatchError, ValueError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        typer.echo(json.dumps({"model": m.tag, "pixels": m.n_pixels, "out": str(out)}))

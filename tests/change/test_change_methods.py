@@ -8,7 +8,12 @@ from scipy import ndimage
 
 from pipeline.change.coreg import estimate_shift
 from pipeline.change.engine import ChangeParams, clean_mask, detect_change
-from pipeline.change.methods import CHANGE_METHODS, irmad_fit, no_change_probability
+from pipeline.change.methods import (
+    CHANGE_METHODS,
+    UNSUPERVISED_METHODS,
+    irmad_fit,
+    no_change_probability,
+)
 from pipeline.change.metrics import Confusion, confusion
 from pipeline.change.radiometry import fit_normaliser
 from pipeline.change.synthetic import make_pair
@@ -19,7 +24,7 @@ GSD = 0.5
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
-@pytest.mark.parametrize("method", sorted(CHANGE_METHODS))
+@pytest.mark.parametrize("method", sorted(UNSUPERVISED_METHODS))
 def test_each_method_finds_painted_change(method: str, dtype: str) -> None:
     p = make_pair((192, 192), seed=11, dtype=dtype, gain=1.2, offset=0.03)
     before, after = p.before.copy(), p.after.copy()
@@ -40,7 +45,7 @@ def test_default_method_is_accurate() -> None:
     assert c.f1 > 0.9, c.to_dict()
 
 
-@pytest.mark.parametrize("method", sorted(CHANGE_METHODS))
+@pytest.mark.parametrize("method", sorted(UNSUPERVISED_METHODS))
 def test_illumination_change_alone_finds_nothing(method: str) -> None:
     p = make_pair((192, 192), seed=5, n_changes=0, gain=1.3, offset=0.05, noise=0.015)
     cm = detect_change(p.before, p.after, method=method, gsd_m=GSD)
@@ -111,7 +116,7 @@ def test_misregistered_pair_is_coregistered() -> None:
     assert confusion(cm.mask, p.truth).f1 >= confusion(off.mask, p.truth).f1
 
 
-@pytest.mark.parametrize("method", sorted(CHANGE_METHODS))
+@pytest.mark.parametrize("method", sorted(UNSUPERVISED_METHODS))
 def test_blockwise_equals_whole_array(method: str) -> None:
     p = make_pair((230, 270), seed=7, cloud=True, nodata_corner=True, shift=(0.4, 0.7))
     params = ChangeParams(
@@ -245,3 +250,8 @@ def test_params_round_trip_and_validation() -> None:
         ChangeParams(threshold="fixed")
     with pytest.raises(ConfigError, match="normalisation"):
         ChangeParams(normalisation="magic")
+
+
+def test_registry_splits_trained_and_unsupervised_methods() -> None:
+    assert set(UNSUPERVISED_METHODS) | {"learned"} == set(CHANGE_METHODS)
+    assert "learned" not in UNSUPERVISED_METHODS

@@ -125,11 +125,14 @@ from pipeline.ingest import IngestConfig, validate_tile
 fb, fa, out, method, block = sys.argv[1:6]
 cfg = IngestConfig(scan_pixels=False, max_pixels=10**12)
 b, a = validate_tile(fb, config=cfg), validate_tile(fa, config=cfg)
+ru0 = resource.getrusage(resource.RUSAGE_SELF)
+cpu0 = ru0.ru_utime + ru0.ru_stime
 t = time.perf_counter()
 res = compare_tiles(b, a, out, params=ChangeParams(method=method, block_size=int(block)))
 dt = time.perf_counter() - t
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": dt, "peak_rss_mb": rss, "regions": len(res.regions)}))
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": dt, "cpu_s": ru.ru_utime + ru.ru_stime - cpu0,
+                  "peak_rss_mb": ru.ru_maxrss / 1024, "regions": len(res.regions)}))
 """
 
 _OTB_CHILD = r"""
@@ -138,8 +141,9 @@ t = time.perf_counter()
 subprocess.run(["otbcli_MultivariateAlterationDetector", "-in1", sys.argv[1], "-in2", sys.argv[2],
                 "-out", sys.argv[3], "float", "-ram", "512"], check=True, capture_output=True)
 dt = time.perf_counter() - t
-print(json.dumps({"seconds": dt,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"seconds": dt, "cpu_s": ru.ru_utime + ru.ru_stime,
+                  "peak_rss_mb": ru.ru_maxrss / 1024}))
 """
 
 
@@ -198,22 +202,29 @@ def main(argv: list[str] | None = None) -> int:
     otb = shutil.which("otbcli_MultivariateAlterationDetector") and not args.no_otb
     if not otb and not args.no_otb:
         print("otbcli_MultivariateAlterationDetector not found (apt-get install otb-bin): no OTB")
-    print(f"{'MP':>6} {'method':>12} {'s':>8} {'MP/s':>7} {'peakRSS MB':>11} {'F1':>6}  note")
+    # the machine's load matters: wall times on a shared machine are only
+    # comparable within one run, so CPU seconds and the load are printed too
+    print(f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start")
+    print(
+        f"{'MP':>6} {'method':>12} {'s':>8} {'MP/s':>7} {'CPU s':>7} {'peakRSS MB':>11} "
+        f"{'F1':>6} {'load':>5}  note"
+    )
     try:
         for mp in (float(s) for s in args.sizes.split(",")):
             side = int(round(math.sqrt(mp * 1e6)))
             fb, fa, ft = generate(work, side)
             px = side * side / 1e6
-            ours: dict[str, float] = {}
+            ours: dict[str, tuple[float, float]] = {}
             for m in methods:
                 out = work / f"out_{side}_{m}"
                 r = _run_child(_CHILD, str(fb), str(fa), str(out), m, str(args.block_size))
                 with rasterio.open(out / "mask.tif") as dm:
                     f1 = _f1_blocks(lambda w, dm=dm: dm.read(1, window=w) == 1, ft)
-                ours[m] = r["seconds"]
+                ours[m] = (r["seconds"], r["cpu_s"])
                 print(
                     f"{px:6.1f} {m:>12} {r['seconds']:8.2f} {px / r['seconds']:7.2f} "
-                    f"{r['peak_rss_mb']:11.0f} {f1:6.3f}  regions={r['regions']}",
+                    f"{r['cpu_s']:7.1f} {r['peak_rss_mb']:11.0f} {f1:6.3f} "
+                    f"{os.getloadavg()[0]:5.1f}  regions={r['regions']}",
                     flush=True,
                 )
                 shutil.rmtree(out, ignore_errors=True)
@@ -221,10 +232,14 @@ def main(argv: list[str] | None = None) -> int:
                 mad = work / f"otb_mad_{side}.tif"
                 r = _run_child(_OTB_CHILD, str(fb), str(fa), str(mad))
                 f1 = _otb_f1(mad, ft)
-                ratios = ", ".join(f"{m} {r['seconds'] / s:.1f}x faster" for m, s in ours.items())
+                ratios = ", ".join(
+                    f"{m} {r['seconds'] / s:.1f}x faster (CPU {r['cpu_s'] / c:.1f}x)"
+                    for m, (s, c) in ours.items()
+                )
                 print(
                     f"{px:6.1f} {'OTB MAD':>12} {r['seconds']:8.2f} {px / r['seconds']:7.2f} "
-                    f"{r['peak_rss_mb']:11.0f} {f1:6.3f}  {ratios}",
+                    f"{r['cpu_s']:7.1f} {r['peak_rss_mb']:11.0f} {f1:6.3f} "
+                    f"{os.getloadavg()[0]:5.1f}  {ratios}",
                     flush=True,
                 )
                 mad.unlink(missing_ok=True)

@@ -118,6 +118,38 @@ def test_compare_tiles_writes_all_outputs(pair, tmp_path: Path) -> None:  # type
     assert again.regions == res.regions
 
 
+def test_disk_stores_and_blocks_match_in_memory(write_tile, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # a cloudy pair: the on-disk stores of large scenes with small blocks (cloud
+    # known only after the score pass, blanked in the stored score) write the
+    # same score, mask and regions as one in-memory block
+    import pipeline.change.run as run_mod
+    from pipeline.change.synthetic import make_pair
+
+    p = make_pair((320, 320), seed=1, cloud=True)
+    grid = site_grid((320, 320))
+    tb = tile_from_file(write_tile("tartus_20240301T083000Z.tif", p.before, grid, T0))
+    ta = tile_from_file(write_tile("tartus_20240402T083000Z.tif", p.after, grid, T1))
+    mem = compare_tiles(tb, ta, tmp_path / "mem")
+    monkeypatch.setattr(run_mod, "_IN_MEMORY_PX", 0)
+    disk = compare_tiles(tb, ta, tmp_path / "disk", params=ChangeParams(block_size=64))
+    assert mem.summary["cloud_px"] > 0.1 * p.cloud.size
+    assert disk.summary["cloud_px"] == mem.summary["cloud_px"]
+    assert disk.summary["valid_px"] == mem.summary["valid_px"]
+    for x_path, y_path in ((mem.score, disk.score), (mem.mask, disk.mask)):
+        with rasterio.open(x_path) as x, rasterio.open(y_path) as y:
+            for ds in (x, y):
+                assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+                assert ds.compression.name == "zstd"
+            np.testing.assert_allclose(x.read(), y.read(), rtol=1e-5, atol=1e-5, equal_nan=True)
+    for res in (mem, disk):
+        with rasterio.open(res.mask) as ds, rasterio.open(res.score) as dsc:
+            m, score = ds.read(1), dsc.read(1)
+        assert (m[p.cloud] == 255).mean() > 0.75
+        # cloud found after scoring is blanked in the written score too
+        np.testing.assert_array_equal(np.isnan(score), m == 255)
+    assert [r.area_m2 for r in disk.regions] == [r.area_m2 for r in mem.regions]
+
+
 def test_no_change_pair_gives_no_regions(pair, write_tile, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     b, _, grid, _ = pair
     before = rasterio.open(b).read()

@@ -2,16 +2,19 @@
 
 Processing runs in three passes over a :class:`PairSource` (anything that can
 read a window of both dates on one grid), so peak memory depends on the block
-size, not on the scene size:
+size, not on the scene size (apart from one bool per cloud cell of a few metres):
 
 1. *fit* - a fixed lattice of small patches is read once; the radiometric
    normalisation and the method's global parameters are fitted on it;
-2. *score* - each block is read with a halo, normalised, cloud-masked,
-   smoothed and scored; the score goes to a store and a strided sample of it
-   is kept for the global threshold;
-3. *mask* - each block of the stored score is thresholded, cleaned
-   (opening, closing, minimum area) with a halo and polygonised; polygons
-   crossing block borders are merged.
+2. *score* - each block is read with a small halo, normalised, smoothed and
+   scored; the score goes to a store and a strided sample of it is kept for
+   the global threshold. The block's cloud features (brightening, texture)
+   are averaged over cells of a few metres, and
+   :class:`~pipeline.change.cloud.CloudStrips` finds cloud and shadow cells
+   in full-width strips as the rows of blocks complete;
+3. *mask* - each block of the stored score is blanked under cloud,
+   thresholded, cleaned (opening, closing, minimum area) with a halo and
+   polygonised; polygons crossing block borders are merged.
 
 Whole-array processing is the same engine with a single block, so the two
 agree exactly (see ``tests/change``). Pixel indices are (row, col); areas are

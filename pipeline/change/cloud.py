@@ -236,8 +236,9 @@ def _reduce(img: np.ndarray, f: int) -> np.ndarray:
 def cell_counts(valid: np.ndarray, f: int) -> np.ndarray:
     """Number of True pixels of a bool ``(rows, cols)`` mask in each ``f x f`` cell (int32)."""
     rows, cols = valid.shape
-    x = np.pad(valid, ((0, (-rows) % f), (0, (-cols) % f))).astype(np.int32)
-    return x.reshape(x.shape[0] // f, f, x.shape[1] // f, f).sum(axis=(1, 3), dtype=np.int32)
+    x = np.pad(np.asarray(valid, dtype=bool), ((0, (-rows) % f), (0, (-cols) % f)))
+    x = x.view(np.uint8).reshape(x.shape[0] // f, f, x.shape[1] // f, f)
+    return np.asarray(x.sum(axis=(1, 3), dtype=np.int32))
 
 
 def cells_to_pixels(

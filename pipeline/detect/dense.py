@@ -86,6 +86,15 @@ class DenseParams:
     cascade_trees, cascade_raw : int, float
         Soft cascade: cells scoring below ``cascade_raw`` (log-odds) after
         the first ``cascade_trees`` trees skip the remaining trees.
+    verify : bool
+        Train and use the second stage: a classifier of candidate boxes
+        (peaks >= ``candidate_threshold``) on HOG of the box chip, box size
+        and the centre cell's features; its probability becomes the score
+        compared with ``threshold``.
+    candidate_threshold : float
+        Minimum centre probability of a candidate for the second stage.
+    verify_iter : int
+        Boosting rounds of the second stage.
     seed : int
         Seed of the pixel sampling and the boosting.
     """
@@ -104,6 +113,9 @@ class DenseParams:
     smooth_cells: float = 0.7
     cascade_trees: int = 25
     cascade_raw: float = -6.0
+    verify: bool = True
+    candidate_threshold: float = 0.1
+    verify_iter: int = 150
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,6 +228,73 @@ def pixel_features(image: np.ndarray, *, gsd_m: float, params: DenseParams) -> n
     out.append(ndi.gaussian_filter(chroma, max(8.0 / cell, 0.5)))
     out.append(ndi.gaussian_filter(g, max(2.0 / cell, 0.5)) - ndi.gaussian_filter(g, 16.0 / cell))
     return np.stack(out).astype(np.float32)
+
+
+CHIP = 32
+
+
+def _norm_gray(image: np.ndarray, k: int) -> np.ndarray:
+    """Brightness normalised per image (median 0, robust spread 1), ``k x k`` block means."""
+    gray = _gray(image)
+    lo, med, hi = np.percentile(gray[:: max(1, 2 * k), :: max(1, 2 * k)], [25, 50, 75])
+    return _block_mean((gray - float(med)) / max(float(hi - lo) / 1.349, 1.0), k)
+
+
+def box_features(
+    gray: np.ndarray, box_px: Box, *, cell_px: float, centre_feats: np.ndarray
+) -> np.ndarray:
+    """Second-stage features of one candidate box.
+
+    Parameters
+    ----------
+    gray : ndarray
+        Normalised brightness (:func:`_norm_gray`), one value per ``cell_px`` image pixels.
+    box_px : Box
+        Candidate ``(row0, col0, row1, col1)`` in image pixels.
+    cell_px : float
+        Image pixels per ``gray`` cell.
+    centre_feats : ndarray
+        :func:`pixel_features` column at the candidate's centre cell.
+
+    Returns
+    -------
+    ndarray
+        HOG of the 32 x 32 chip of the box enlarged by 15 % (summed over the
+        four mirror images: heading-agnostic), chip brightness statistics
+        (centre, rim, spread, bright share), box height and width in image
+        pixels / ``cell_px`` and their ratio, then ``centre_feats``.
+    """
+    from skimage.feature import hog
+
+    r0, c0, r1, c1 = (v / cell_px for v in box_px)
+    mh, mw = 0.15 * (r1 - r0), 0.15 * (c1 - c0)
+    rr = np.linspace(r0 - mh, r1 + mh, CHIP) - 0.5
+    cc = np.linspace(c0 - mw, c1 + mw, CHIP) - 0.5
+    grid = np.meshgrid(rr, cc, indexing="ij")
+    chip = ndi.map_coordinates(gray, grid, order=1, mode="nearest")
+    h: np.ndarray = np.zeros(0)
+    for ch in (chip, chip[::-1], chip[:, ::-1], chip[::-1, ::-1]):
+        v = np.asarray(
+            hog(ch, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2)),
+            dtype=np.float64,
+        )
+        h = v if len(h) == 0 else h + v
+    q = CHIP // 4
+    inner = chip[q:-q, q:-q]
+    rim = np.concatenate(
+        [chip[:3].ravel(), chip[-3:].ravel(), chip[:, :3].ravel(), chip[:, -3:].ravel()]
+    )
+    stats = [
+        float(inner.mean()),
+        float(rim.mean()),
+        float(chip.std()),
+        float((chip > rim.mean() + 1.5).mean()),
+        float((chip < rim.mean() - 1.5).mean()),
+        r1 - r0,
+        c1 - c0,
+        (r1 - r0) / max(c1 - c0, 1e-6),
+    ]
+    return np.concatenate([h / 4, stats, centre_feats]).astype(np.float64)
 
 
 # --------------------------------------------------------------------------- trees
@@ -387,6 +466,7 @@ class DenseModel:
     centre: TreeEnsemble
     height: TreeEnsemble
     width: TreeEnsemble
+    verify: TreeEnsemble | None = None
     n_images: int = 0
     n_boxes: int = 0
     meta: Mapping[str, Any] = field(default_factory=dict)
@@ -410,6 +490,7 @@ class DenseModel:
             "centre": self.centre.to_dict(),
             "height": self.height.to_dict(),
             "width": self.width.to_dict(),
+            "verify": None if self.verify is None else self.verify.to_dict(),
         }
 
     @classmethod
@@ -435,6 +516,7 @@ class DenseModel:
                 centre=TreeEnsemble.from_dict(d["centre"]),
                 height=TreeEnsemble.from_dict(d["height"]),
                 width=TreeEnsemble.from_dict(d["width"]),
+                verify=TreeEnsemble.from_dict(d["verify"]) if d.get("verify") else None,
                 n_images=int(d.get("n_images", 0)),
                 n_boxes=int(d.get("n_boxes", 0)),
                 meta=dict(d.get("meta", {})),
@@ -442,8 +524,10 @@ class DenseModel:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{source}: malformed dense model file ({exc})") from exc
         nf = len(feature_names(params))
-        for t in (model.centre, model.height, model.width):
-            if int(t.feature[~t.leaf].max(initial=0)) >= nf:
+        if params.verify and model.verify is None:
+            raise ModelFileError(f"{source}: model has no second stage but its params ask for one")
+        for t, n in ((model.centre, nf), (model.height, nf), (model.width, nf)):
+            if int(t.feature[~t.leaf].max(initial=0)) >= n:
                 raise ModelFileError(f"{source}: a tree uses a feature this model does not have")
         return model
 
@@ -553,21 +637,84 @@ def train_dense(
         reg = HistGradientBoostingRegressor(max_iter=max(1, p.max_iter // 2), **common)
         reg.fit(x[pos], target[pos])
         regs.append(TreeEnsemble.from_sklearn(reg))
+    stage1 = DenseModel(
+        "",
+        p,
+        TreeEnsemble.from_sklearn(clf),
+        regs[0],
+        regs[1],
+    )
+    verify = None
+    hashed = [x, y, lh, lw]
+    if p.verify:
+        vx, vy = _verify_samples(stage1, images)
+        vclf = HistGradientBoostingClassifier(max_iter=p.verify_iter, **common)
+        vclf.fit(vx, vy)
+        verify = TreeEnsemble.from_sklearn(vclf)
+        hashed += [vx, vy]
     h = hashlib.sha256()
-    for a in (x, y, lh, lw):
+    for a in hashed:
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(json.dumps(p.to_dict(), sort_keys=True).encode())
     meta = {"samples": int(len(y)), "centre_samples": int(pos.sum()), "trees": "sklearn-hgb"}
     return DenseModel(
         h.hexdigest()[:16],
         p,
-        TreeEnsemble.from_sklearn(clf),
+        stage1.centre,
         regs[0],
         regs[1],
+        verify=verify,
         n_images=len(images),
         n_boxes=n_boxes,
         meta=meta,
     )
+
+
+def _verify_samples(
+    stage1: DenseModel, images: Sequence[TrainingImage]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Second-stage rows and labels: stage-1 candidates on the training images.
+
+    A candidate is true when its box has IoU >= 0.5 with a labelled box. Added
+    to the candidates: each labelled box (true), a copy shifted by 0.6 of its
+    size and copies scaled by 0.5 and 1.8 (false unless they overlap another
+    box), and random background boxes of labelled sizes (labelled by overlap).
+    """
+    xs, ys = [], []
+    p = stage1.params
+    rng = np.random.default_rng(p.seed)
+    for ti in images:
+        prob, feats = centre_map(stage1, ti.image, gsd_m=ti.gsd_m)
+        cands = _candidates(stage1, prob, feats, gsd_m=ti.gsd_m, threshold=p.candidate_threshold)
+        k = _factor(ti.gsd_m, p)
+        fk = max(1, k // 2)
+        gray = _norm_gray(ti.image, fk)
+        for b, _, f in cands:
+            xs.append(box_features(gray, b, cell_px=fk, centre_feats=f))
+            ys.append(int(max((_iou(b, t) for t in ti.boxes), default=0.0) >= 0.5))
+        extra: list[Box] = []
+        for t in ti.boxes:
+            h, w = t[2] - t[0], t[3] - t[1]
+            extra.append((float(t[0]), float(t[1]), float(t[2]), float(t[3])))
+            ang = float(rng.uniform(0, 2 * np.pi))
+            dr, dc = 0.6 * h * float(np.sin(ang)), 0.6 * w * float(np.cos(ang))
+            extra.append((t[0] + dr, t[1] + dc, t[2] + dr, t[3] + dc))  # shifted: IoU < 0.3
+            cy, cx = (t[0] + t[2]) / 2, (t[1] + t[3]) / 2
+            for sc in (0.5, 1.8):  # too small / too large, same centre
+                extra.append((cy - sc * h / 2, cx - sc * w / 2, cy + sc * h / 2, cx + sc * w / 2))
+        rows, cols = np.asarray(ti.image).shape[-2:]
+        sizes = [(t[2] - t[0], t[3] - t[1]) for t in ti.boxes]
+        for _ in range(2 * len(ti.boxes)):  # background boxes of aircraft sizes
+            h, w = sizes[int(rng.integers(len(sizes)))]
+            r0 = float(rng.uniform(0, max(1.0, rows - h)))
+            c0 = float(rng.uniform(0, max(1.0, cols - w)))
+            extra.append((r0, c0, r0 + h, c0 + w))
+        for b in extra:
+            r = int(np.clip((b[0] + b[2]) / 2 / k, 0, prob.shape[0] - 1))
+            c = int(np.clip((b[1] + b[3]) / 2 / k, 0, prob.shape[1] - 1))
+            xs.append(box_features(gray, b, cell_px=fk, centre_feats=feats[:, r, c]))
+            ys.append(int(max((_iou(b, t) for t in ti.boxes), default=0.0) >= 0.5))
+    return np.stack(xs), np.asarray(ys, dtype=np.int8)
 
 
 # --------------------------------------------------------------------------- detection
@@ -600,30 +747,24 @@ def _iou(a: Box, b: Box) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-def boxes_from_map(
-    model: DenseModel,
-    prob: np.ndarray,
-    feats: np.ndarray,
-    *,
-    gsd_m: float,
-    threshold: float | None = None,
-) -> list[tuple[Box, float]]:
-    """Peaks of a :func:`centre_map` as boxes in image pixels with their score, best first."""
+def _candidates(
+    model: DenseModel, prob: np.ndarray, feats: np.ndarray, *, gsd_m: float, threshold: float
+) -> list[tuple[Box, float, np.ndarray]]:
+    """Peaks of the centre map >= ``threshold``: (box in image pixels, score, centre features)."""
     p = model.params
-    thr = p.threshold if threshold is None else threshold
     k = _factor(gsd_m, p)
     cell = gsd_m * k
     sm = ndi.gaussian_filter(prob, p.smooth_cells) if p.smooth_cells > 0 else prob
     size = max(3, int(round(p.min_gap_m / cell)) | 1)
-    peaks = np.argwhere((sm >= ndi.maximum_filter(sm, size=size)) & (sm >= thr))
+    peaks = np.argwhere((sm >= ndi.maximum_filter(sm, size=size)) & (sm >= threshold))
     if len(peaks) == 0:
         return []
     x = feats[:, peaks[:, 0], peaks[:, 1]].T
     hm = np.exp(model.height.raw(x))
     wm = np.exp(model.width.raw(x))
     rows, cols = prob.shape
-    cand: list[tuple[Box, float]] = []
-    for (r, c), h, w in zip(peaks, hm, wm, strict=True):
+    cand: list[tuple[Box, float, np.ndarray]] = []
+    for (r, c), h, w, f in zip(peaks, hm, wm, x, strict=True):
         r0, r1 = max(0, r - 1), min(rows, r + 2)
         c0, c1 = max(0, c - 1), min(cols, c + 2)
         wgt = prob[r0:r1, c0:c1]
@@ -631,10 +772,45 @@ def boxes_from_map(
         cy = (float((wgt * rr).sum() / wgt.sum()) + 0.5) * k
         cx = (float((wgt * cc).sum() / wgt.sum()) + 0.5) * k
         hp, wp = h / gsd_m / 2, w / gsd_m / 2
-        cand.append(((cy - hp, cx - wp, cy + hp, cx + wp), float(sm[r, c])))
-    cand.sort(key=lambda t: -t[1])
+        cand.append(((cy - hp, cx - wp, cy + hp, cx + wp), float(sm[r, c]), f))
+    return cand
+
+
+def boxes_from_map(
+    model: DenseModel,
+    prob: np.ndarray,
+    feats: np.ndarray,
+    *,
+    gsd_m: float,
+    gray: np.ndarray | None = None,
+    threshold: float | None = None,
+) -> list[tuple[Box, float]]:
+    """Boxes in image pixels with their score, best first, from a :func:`centre_map`.
+
+    With a second stage (``model.verify``) candidates are peaks >=
+    ``candidate_threshold`` scored by the verifier on ``gray``
+    (:func:`_norm_gray` at half the work-grid factor); else the peak value is
+    the score. Boxes scoring below ``threshold`` (default
+    ``model.params.threshold``) are dropped, then non-maximum suppression.
+    """
+    p = model.params
+    thr = p.threshold if threshold is None else threshold
+    k = _factor(gsd_m, p)
+    if model.verify is None or not p.verify:
+        scored = [(b, s) for b, s, _ in _candidates(model, prob, feats, gsd_m=gsd_m, threshold=thr)]
+    else:
+        if gray is None:
+            raise ValueError("a two-stage model needs the normalised image (gray) to verify boxes")
+        cands = _candidates(model, prob, feats, gsd_m=gsd_m, threshold=p.candidate_threshold)
+        if not cands:
+            return []
+        fk = max(1, k // 2)
+        x = np.stack([box_features(gray, b, cell_px=fk, centre_feats=f) for b, _, f in cands])
+        v = 1.0 / (1.0 + np.exp(-np.clip(model.verify.raw(x), -50.0, 50.0)))
+        scored = [(b, float(s)) for (b, _, _), s in zip(cands, v, strict=True) if s >= thr]
+    scored.sort(key=lambda t: -t[1])
     kept: list[tuple[Box, float]] = []
-    for b, s in cand:
+    for b, s in scored:
         if all(_iou(b, kb) <= p.nms_iou for kb, _ in kept):
             kept.append((b, s))
     return kept
@@ -648,7 +824,8 @@ def detect_boxes(
     ``threshold`` overrides ``model.params.threshold``.
     """
     prob, feats = centre_map(model, image, gsd_m=gsd_m)
-    return boxes_from_map(model, prob, feats, gsd_m=gsd_m, threshold=threshold)
+    gray = _norm_gray(image, max(1, _factor(gsd_m, model.params) // 2))
+    return boxes_from_map(model, prob, feats, gsd_m=gsd_m, gray=gray, threshold=threshold)
 
 
 @dataclass(frozen=True)

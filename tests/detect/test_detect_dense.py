@@ -200,3 +200,31 @@ def test_params_round_trip():
     p = DenseParams(scales_m=(1.0, 3.0), threshold=0.3)
     assert DenseParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p
     assert isinstance(DenseModel, type)
+
+
+def test_cli_dense_needs_a_model_or_the_airbus_split(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import build_app
+
+    runner = CliRunner()
+    res = runner.invoke(build_app(), ["eval", "detect", "--detector", "dense"])
+    assert res.exit_code == 2 and "--airbus" in res.output
+    res = runner.invoke(
+        build_app(), ["train", "--labels", str(tmp_path), "--out", "m.json", "--detector", "x"]
+    )
+    assert res.exit_code != 0 and "learned or dense" in res.output
+    res = runner.invoke(
+        build_app(),
+        [
+            "train",
+            "--labels",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "m.json"),
+            "--detector",
+            "dense",
+        ],
+    )
+    assert res.exit_code == 2 and "no labelled aircraft" in res.output
+    assert not (tmp_path / "m.json").exists()

@@ -70,13 +70,16 @@ def evaluate_synthetic(
         sc = Score()
         visor = Score()
         n_tiles = 0
+        pairs: list[tuple[str, str | None]] = []
         for seed in seeds:
             for spec in random_scenario(seed, gsd_m=gsd, n_tiles=1, size_px=size_px):
-                sc.add(_score_synth(det, spec, seed))
+                s, p = _score_synth(det, spec, seed)
+                sc.add(s)
+                pairs.extend(p)
                 n_tiles += 1
             if with_visor:
-                visor.add(_score_synth(det, visor_scene(seed, gsd), seed))
-        out[f"gsd_{gsd:g}"] = {"tiles": n_tiles, **sc.summary()}
+                visor.add(_score_synth(det, visor_scene(seed, gsd), seed)[0])
+        out[f"gsd_{gsd:g}"] = {"tiles": n_tiles, **sc.summary(), "by_class": class_breakdown(pairs)}
         if with_visor:
             out[f"gsd_{gsd:g}_visor_apron"] = visor.summary()
             sc.add(visor)
@@ -148,7 +151,48 @@ def _synth_tile(st: Any, spec: Any, seed: int) -> Tile:
     )
 
 
-def _score_synth(det: Detector, spec: Any, seed: int) -> Score:
+def class_breakdown(pairs: Sequence[tuple[str, str | None]]) -> dict[str, Any]:
+    """Per truth class: count, recall and what it was called (``"missed"`` when unmatched).
+
+    ``pairs`` are ``(truth class, detected class or None)``, one per truth.
+    """
+    out: dict[str, Any] = {}
+    for cls in sorted({t for t, _ in pairs}):
+        got = [d for t, d in pairs if t == cls]
+        called: dict[str, int] = {}
+        for d in got:
+            called[d or "missed"] = called.get(d or "missed", 0) + 1
+        hits = sum(d is not None for d in got)
+        out[cls] = {
+            "n": len(got),
+            "recall": round(hits / len(got), 4),
+            "called": dict(sorted(called.items(), key=lambda kv: -kv[1])),
+        }
+    return out
+
+
+def _truth_calls(
+    dets: Sequence[Detection], truths: Sequence[TruthBox]
+) -> list[tuple[str, str | None]]:
+    """``(truth class, class of its best-overlap detection or None)`` per scored truth.
+
+    The detection is the one of a scored category (aircraft, helicopter) with the
+    highest footprint IoU, if that reaches 0.5 (a diagnostic: unlike
+    :func:`score_tile` a detection may serve two truths).
+    """
+    cats = ("aircraft", "helicopter")
+    ds = [d for d in dets if d.category in cats]
+    out: list[tuple[str, str | None]] = []
+    for t in truths:
+        if t.category not in cats:
+            continue
+        best = max(ds, key=lambda d: ring_iou(d.footprint_px, t.ring), default=None)
+        hit = best is not None and ring_iou(best.footprint_px, t.ring) >= 0.5
+        out.append((t.cls, best.cls if hit and best is not None else None))
+    return out
+
+
+def _score_synth(det: Detector, spec: Any, seed: int) -> tuple[Score, list[tuple[str, str | None]]]:
     from pipeline.synth import render_scene
 
     st = render_scene(spec, seed=seed)
@@ -159,7 +203,8 @@ def _score_synth(det: Detector, spec: Any, seed: int) -> Score:
     truths = [TruthBox(o.type_name, o.footprint_px, o.category, o.attributes) for o in keep]
     scored = [o for o in keep if o.category in ("aircraft", "helicopter")]
     lengths = {i: o.length_m for i, o in enumerate(scored)}
-    return score_tile(_drop_near(dets, ignore), truths, truth_length_m=lengths)
+    kept = _drop_near(dets, ignore)
+    return score_tile(kept, truths, truth_length_m=lengths), _truth_calls(kept, truths)
 
 
 def _truth_file_boxes(path: Path) -> list[TruthBox]:

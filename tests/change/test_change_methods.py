@@ -229,6 +229,19 @@ def test_linear_normalisation_recovers_gain_and_offset() -> None:
     assert np.median(np.abs(mapped[:, 0] - b[:, 2000:])) < 40
 
 
+def test_linear_normalisation_keeps_unit_gain_between_unrelated_dates() -> None:
+    """Dates whose pixels barely correlate get an offset only, never a collapsing gain."""
+    rng = np.random.default_rng(5)
+    b = rng.uniform(100, 1000, (3, 20000))
+    a = rng.uniform(400, 700, (3, 20000))  # no pixel-wise relation (unguarded fit: gain 10-13)
+    n = fit_normaliser(b, a, kind="linear")
+    assert n.gain == pytest.approx((1.0, 1.0, 1.0))
+    assert n.offset == pytest.approx((0.0, 0.0, 0.0), abs=15)
+    # the same pairs related by a real gain keep it (see the test above)
+    related = fit_normaliser(b, (b - 50) / 1.5 + rng.normal(0, 2, b.shape), kind="linear")
+    assert related.gain == pytest.approx((1.5, 1.5, 1.5), rel=0.02)
+
+
 def test_confusion_scores() -> None:
     pred = np.array([[1, 1, 0, 0]], dtype=bool)
     truth = np.array([[1, 0, 1, 255]], dtype=np.uint8)

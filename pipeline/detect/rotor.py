@@ -1,23 +1,29 @@
 """Helicopters by their main rotor: thin dark blades radiating from one hub.
 
-A parked helicopter seen from above is a dark fuselage and tail boom under a
-star of rotor blades a few decimetres wide. The blades are thinner than the
-fuselage, so after removing everything wider than ``blade_max_m`` (a binary
-opening of the dark evidence) the blades -- and the tail boom, and their
-shadows -- remain as straight segments. The hub is the point that most
-segments point at (radially, from outside it); the blade shadows point at a
-second hub displaced away from the sun, which is discarded when the sun is
-known. From the hub:
+A parked helicopter seen from above is a fuselage and tail boom under a star
+of rotor blades a few decimetres wide; on a dark surface the fuselage may
+barely show, but the blades and their shadows do. Steps:
 
-* rotor radius = median distance to the blade tips (where the dark run along
-  each blade ends);
-* tail = the radial run that reaches well beyond the rotor radius (the boom
-  and tail rotor); heading = from the tail through the hub;
-* overall length = tail run + rotor radius (the disc's front edge is the
-  front of the footprint, as in the reference table's ``length_m``);
-* type = :func:`pipeline.detect.classify.classify_dims` on
-  ``(length, rotor diameter)`` against the table's helicopter rows, whose
-  ``wingspan_m`` column holds the rotor diameter.
+1. **Blade evidence** -- dark structures narrower than ``blade_max_m`` (black
+   top-hat, :func:`thin_dark_lines`), minus straight lines too long to be a
+   blade (pavement joints run across the whole apron).
+2. **Hub votes** -- every blade pixel votes along its own line direction
+   (structure tensor); the hub is where many lines meet.
+3. **Rotor test** -- around a vote peak, the radial runs (blade pixels whose
+   line passes through the peak) must be equally long (a rotor's blades are)
+   and evenly spaced for 5-8 blades. The blades' shadows meet at a second
+   hub displaced away from the sun, which is dropped when the sun is known.
+4. **Measurement** -- rotor radius = 30th percentile of the run lengths, each
+   run followed to its tip on weaker evidence (runs over-measure far more
+   often than they fall short: a blade whose shadow or the tail boom
+   continues its line); tail = the longest run of helicopter
+   proportions beyond the rotor (boom and tail rotor; ``None`` if none);
+   heading = from the tail through the hub; overall length = tail run +
+   radius (the front of the rotor disc is the front of the footprint, as in
+   the reference table's ``length_m``).
+
+Typing is :func:`pipeline.detect.classify.classify_rotor` against the table's
+helicopter rows, whose ``wingspan_m`` column holds the rotor diameter.
 
 Units: pixel ``(row, col)``; metres; headings degrees clockwise from grid north.
 """
@@ -39,35 +45,37 @@ from pipeline.objects import types_in
 class RotorParams:
     """Parameters of the rotor finder (metres unless stated).
 
-    ``blade_max_m``: structures narrower than this are blade-like (blades are
-    0.3-0.7 m wide, fuselages 1.5 m and more); ``min_blades``: distinct radial
-    directions a hub needs (blades plus tail boom); ``radius_slack``: allowed
-    rotor radius relative to the table's smallest and largest helicopter;
-    ``tail_min_ratio``: the tail run must exceed this many rotor radii;
-    ``min_equal``/``equal_tol``: blades (equal length) that must end within
-    that fraction of the rotor radius; ``min_regularity``: how evenly spaced
-    those blades must be (see :func:`_blade_count`); ``max_line_radii``: straight lines
-    longer than this many of the largest rotor radius are not blades
-    (pavement joints);
-    ``max_blade_height_m``: highest rotor above the ground (bounds the shadow
-    hub's offset).
+    Blade evidence: pixels darker than their surroundings by ``blade_contrast``
+    (relative) and ``blade_sigma`` noise sigmas in structures narrower than
+    ``blade_max_m`` (blades are 0.3-0.7 m wide, fuselages 1.5 m and more), or
+    darker than ``threshold_sigma`` sigmas of the background; straight lines
+    longer than ``max_line_radii`` of the largest rotor radius are not blades
+    (pavement joints). Hubs: the ``max_hubs`` strongest vote peaks, each
+    needing ``min_blades`` radial directions within ``hub_tol_m``.
+    Blades: at least ``min_equal`` radial runs end within ``equal_tol`` of the
+    rotor radius (the runs' 30th percentile, within ``radius_slack`` of the
+    table's smallest and largest helicopter) and lie within ``blade_angle_tol_deg`` of an even
+    spacing (see :func:`_blade_count`). Tail: the run from hub to tail end is
+    ``tail_min_ratio``-``tail_max_ratio`` rotor radii (the table's types:
+    1.2-1.5). ``max_blade_height_m``: highest rotor above the ground (bounds
+    the offset of the blades' shadow hub).
     """
 
+    blade_contrast: float = 0.08
+    blade_sigma: float = 3.0
+    blade_max_m: float = 1.0
     threshold_sigma: float = 4.0
-    blade_sigma: float = 2.5
-    blade_contrast: float = 0.15
     max_line_radii: float = 2.2
     max_hubs: int = 400
-    min_equal: int = 3
-    min_regularity: float = 0.85
-    equal_tol: float = 0.15
-    blade_max_m: float = 1.0
     min_blades: int = 4
     hub_tol_m: float = 0.8
+    min_equal: int = 3
+    equal_tol: float = 0.15
     radius_slack: float = 0.25
+    blade_angle_tol_deg: float = 12.0
     tail_min_ratio: float = 1.08
+    tail_max_ratio: float = 1.8
     max_blade_height_m: float = 8.0
-    same_direction_deg: float = 12.0
 
 
 @dataclass(frozen=True)
@@ -259,7 +267,8 @@ def find_rotors(
     cand = ((rel > p.blade_contrast) & (line_sig > p.blade_sigma) | dark) & ~thick
     rr, cc, dirs = _line_directions(cand)
     # blades end within a rotor radius of the hub: drop long straight lines (pavement joints)
-    keep = _line_extent(cand, rr, cc, dirs, limit=int(math.ceil(p.max_line_radii * r_hi)))
+    # a line continues under an object (a joint under a parked aircraft) and past the border
+    keep = _line_extent(cand | dark, rr, cc, dirs, limit=int(math.ceil(p.max_line_radii * r_hi)))
     rr, cc, dirs = rr[keep], cc[keep], dirs[keep]
     tol = max(1.0, p.hub_tol_m / gsd_m)
     min_px = max(3, int(round(0.3 * r_lo)))
@@ -287,7 +296,7 @@ def find_rotors(
         if len(cl) >= p.min_blades:
             found.append((hub, cl, float(votes[pr[j], pc[j]])))
     found = _drop_shadow_hubs(found, gsd_m, sun_azimuth_deg, sun_elevation_deg, tol=tol, p=p)
-    weak = (rel > 0.6 * p.blade_contrast) | (z < -p.blade_sigma)
+    weak = (rel > p.blade_contrast) | (z < -p.blade_sigma)
     out: list[Rotor] = []
     for hub, clusters, _ in found:
         # blade tips cover a pixel only partly: follow each blade on the weaker evidence
@@ -320,7 +329,7 @@ def _line_extent(
     """True for line pixels whose straight run in ``mask`` (both ways) is at most ``limit`` px.
 
     The run follows the pixel's line direction and ends at the first gap of
-    two samples (one-pixel steps).
+    two samples (one-pixel steps); outside the image it goes on (unknown).
     """
     keep = np.ones(rr.size, dtype=bool)
     rows, cols = mask.shape
@@ -332,7 +341,7 @@ def _line_extent(
             r = np.rint(rr[s0:s1, None] + sign * t[None, :] * dirs[s0:s1, 0:1]).astype(np.int64)
             c = np.rint(cc[s0:s1, None] + sign * t[None, :] * dirs[s0:s1, 1:2]).astype(np.int64)
             inside = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
-            hit = np.zeros(r.shape, dtype=bool)
+            hit = np.ones(r.shape, dtype=bool)
             hit[inside] = mask[r[inside], c[inside]]
             gap = ~hit[:, :-1] & ~hit[:, 1:]
             first = np.where(gap.any(axis=1), gap.argmax(axis=1), limit + 1)
@@ -367,20 +376,28 @@ def _drop_shadow_hubs(
     return [f for k, f in enumerate(found) if k not in shadow]
 
 
-def _blade_count(angles: np.ndarray, min_regularity: float) -> int | None:
-    """Fewest blades ``n`` whose even spacing (360/n degrees) fits ``angles``.
+def _blade_count(angles: np.ndarray, tol_deg: float) -> int | None:
+    """Blade count ``n`` whose even spacing (360/n degrees) fits the most of ``angles``.
 
-    A rotor's blades are evenly spaced, so ``|mean(exp(i n angle))|`` is near
-    1 for the true ``n``; at most half of them may be hidden (under the
-    fuselage or boom). ``n`` runs over 5-8, the blade counts of the table's
-    helicopters (Ka-52: two coaxial 3-blade rotors): 2- and 4-blade rotors
-    look like crossed lines -- a fuselage and straight wings -- and are not
-    looked for. ``None`` when no ``n`` reaches ``min_regularity``.
+    A rotor's blades are evenly spaced: at least ``max(3, n / 2)`` of the
+    radial runs (the rest may be hidden under the fuselage, or be shadows)
+    must lie within ``tol_deg`` of one grid of ``n`` directions. ``n`` runs over
+    5-8, the blade counts of the table's helicopters (Ka-52: two coaxial
+    3-blade rotors); 2- and 4-blade rotors look like crossed lines -- a
+    fuselage and straight wings -- and are not looked for. ``None`` when no
+    ``n`` fits.
     """
-    for n in range(max(5, len(angles)), min(8, 2 * len(angles)) + 1):
-        if abs(np.exp(1j * n * angles).mean()) >= min_regularity:
-            return n
-    return None
+    best: tuple[int, int] | None = None
+    for n in range(5, 9):
+        step = 2.0 * math.pi / n
+        tol = math.radians(tol_deg)
+        fit = 0
+        for a0 in angles:
+            off = (angles - a0 + step / 2.0) % step - step / 2.0
+            fit = max(fit, int((np.abs(off) <= tol).sum()))
+        if fit >= max(3, math.ceil(n / 2)) and (best is None or fit > best[1]):
+            best = (n, fit)
+    return None if best is None else best[0]
 
 
 def _measure(
@@ -394,21 +411,23 @@ def _measure(
     """Rotor radius, tail and heading from the hub and its radial line clusters.
 
     The blades of one rotor are equally long: at least ``min_equal`` radial
-    runs must end within ``equal_tol`` of the median reach.
+    runs must end within ``equal_tol`` of the rotor radius.
     """
     reaches = np.array([r for _, r in clusters])
-    radius = float(np.median(reaches))
+    radius = float(np.percentile(reaches, 30))
     if not (r_lo <= radius <= r_hi):
         return None
     equal = np.abs(reaches - radius) <= p.equal_tol * radius
     if int(equal.sum()) < p.min_equal:
         return None
-    n_blades = _blade_count(np.array([a for a, _ in clusters])[equal], p.min_regularity)
+    n_blades = _blade_count(np.array([a for a, _ in clusters])[equal], p.blade_angle_tol_deg)
     if n_blades is None:
         return None
-    j = int(np.argmax(reaches))
+    # the tail boom is the longest radial run that still fits a helicopter's proportions
+    fits = (reaches >= p.tail_min_ratio * radius) & (reaches <= p.tail_max_ratio * radius)
+    j = int(np.argmax(np.where(fits, reaches, -1.0))) if fits.any() else int(np.argmax(reaches))
     ang = clusters[j][0]
-    tail = float(reaches[j]) if reaches[j] >= p.tail_min_ratio * radius else None
+    tail = float(reaches[j]) if fits.any() else None
     heading = vector_heading(-math.cos(ang), -math.sin(ang))
     return Rotor(
         hub_rc=(float(hub[0]), float(hub[1])),

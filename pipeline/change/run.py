@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
@@ -40,11 +40,14 @@ from pipeline.change.engine import (
     RegionPx,
     run_engine,
 )
-from pipeline.errors import OverlapError, TilePairError, TileReadError
+from pipeline.errors import ConfigError, OverlapError, TilePairError, TileReadError
 from pipeline.grid import Grid
 from pipeline.io.atomic import atomic_path, write_json_atomic
 from pipeline.io.vector import write_features
 from pipeline.model import ChangeRegion, Tile, stable_id
+
+if TYPE_CHECKING:
+    from pipeline.change.learned import ChangeModel
 
 #: Pixels above which stores go to disk instead of memory (6144 x 6144: about
 #: 190 MB of float32 score and uint8 mask).
@@ -352,6 +355,7 @@ def compare_tiles(
     *,
     params: ChangeParams | None = None,
     progress: Progress | None = None,
+    model: ChangeModel | None = None,
 ) -> ChangeOutputs:
     """Detect change from ``before`` to ``after`` and write the outputs to ``out_dir``.
 
@@ -366,6 +370,10 @@ def compare_tiles(
         Method, threshold and processing options.
     progress : callable, optional
         ``progress(stage, done, total)``.
+    model : ChangeModel, optional
+        Trained change model (``sitewatch train-change``): required for, and
+        only used by, method ``learned``. Regions and ``summary.json`` name it
+        as ``learned:<format>:<version>``.
 
     Raises
     ------
@@ -375,6 +383,19 @@ def compare_tiles(
         The tiles overlap too little.
     """
     p = params or ChangeParams()
+    change_method = None
+    method_label = p.method
+    if p.method == "learned" or model is not None:
+        if model is None or p.method != "learned":
+            raise ConfigError(
+                "a change model goes with method 'learned' and method 'learned' needs one "
+                f"(got method {p.method!r}, model {'given' if model else 'none'})"
+            )
+        from pipeline.change.learned import learned_method, learned_params
+
+        p = learned_params(p, model)
+        change_method = learned_method(model)
+        method_label = f"learned:{model.tag}"
     if before.site_id != after.site_id:
         raise TilePairError(
             f"{before.path} (site {before.site_id}) and {after.path} (site {after.site_id}) "
@@ -409,6 +430,7 @@ def compare_tiles(
                     score_store=score_store,
                     mask_store=mask_store,
                     progress=progress,
+                    change_method=change_method,
                 )
         except ValueError as exc:
             if "no valid pixels" in str(exc):
@@ -442,7 +464,7 @@ def compare_tiles(
                 grid,
                 before=before,
                 after=after,
-                method=p.method,
+                method=method_label,
                 pixel_area_m2=gx * gy,
             )
             gj = write_features(out / "changes.geojson", regions, layer="changes")
@@ -451,6 +473,7 @@ def compare_tiles(
                 c.result()
         rj = write_json_atomic(out / "regions.json", [r.to_dict() for r in regions])
         summary = _summary(res, before, after, grid, gsd_m, regions)
+        summary["method"] = method_label
         sj = write_json_atomic(out / "summary.json", summary)
     finally:
         for s in stores:

@@ -36,8 +36,19 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", help="Output folder.")],
         method: Annotated[
             str,
-            typer.Option(help=f"Change method: {', '.join(UNSUPERVISED_METHODS)}."),
+            typer.Option(
+                help=f"Change method: {', '.join(UNSUPERVISED_METHODS)}, or learned with --model."
+            ),
         ] = DEFAULT_METHOD,
+        model: Annotated[
+            Path | None,
+            typer.Option(
+                "--model",
+                exists=True,
+                dir_okay=False,
+                help="Change model for --method learned (from `sitewatch train-change`).",
+            ),
+        ] = None,
         threshold: Annotated[
             str, typer.Option(help=f"Threshold rule: {', '.join(THRESHOLDS)}.")
         ] = "otsu",
@@ -75,12 +86,14 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         """
         from pipeline.change.run import compare_tiles, tile_from_file
 
-        if method in TRAINED_METHODS:
+        if method in TRAINED_METHODS and model is None:
             raise typer.BadParameter(
-                f"method {method!r} needs a trained model and is not available on tiles yet; "
-                "score it with `sitewatch eval change --method learned --model FILE`"
+                f"method {method!r} needs a trained model: --model FILE "
+                "(write one with `sitewatch train-change`)"
             )
-        _check_choice(method, list(UNSUPERVISED_METHODS), "method")
+        if model is not None and method not in TRAINED_METHODS:
+            raise typer.BadParameter(f"--model goes with --method learned, not {method!r}")
+        _check_choice(method, [*UNSUPERVISED_METHODS, *TRAINED_METHODS], "method")
         _check_choice(threshold, list(THRESHOLDS), "threshold")
         _check_choice(normalisation, ["linear", "histogram", "none"], "normalisation")
         if threshold == "fixed" and threshold_value is None:
@@ -99,6 +112,9 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         )
         err = Console(stderr=True)
         try:
+            from pipeline.change.evaluate import load_change_model
+
+            trained = load_change_model(model) if model is not None else None
             tb, ta = tile_from_file(before), tile_from_file(after)
             if ta.acquired < tb.acquired:
                 err.print(f"[yellow]note:[/yellow] {after} is older than {before}; swapping")
@@ -118,7 +134,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                         tasks[stage] = bar.add_task(stage, total=total)
                     bar.update(tasks[stage], completed=done)  # type: ignore[arg-type]
 
-                res = compare_tiles(tb, ta, out, params=params, progress=progress)
+                res = compare_tiles(tb, ta, out, params=params, progress=progress, model=trained)
         except SitewatchError as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from exc

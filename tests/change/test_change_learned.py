@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +218,32 @@ def test_levir_eval_prints_the_naive_baseline(shared_data: Path) -> None:
     assert naive["micro"]["f1"] == pytest.approx(0.32, abs=0.02)
     assert rows[(NAIVE, "levir-all")]["micro"]["f1"] == pytest.approx(0.23, abs=0.02)
     assert len(load_plain_pairs(root)) == rows[("cva", "levir-all")]["pairs"]
+
+
+def test_cli_change_on_tiles_with_a_trained_model(
+    trained: ChangeModel, tmp_path: Path, write_tile: Callable[..., Path]
+) -> None:
+    """`sitewatch change --method learned --model M` writes the usual outputs, naming the model."""
+    from datetime import UTC, datetime
+
+    from .conftest import site_grid
+
+    pair = _brightening_only(44)
+    grid = site_grid(pair.truth.shape)
+    b = write_tile("b.tif", pair.before, grid, datetime(2024, 12, 1, 8, tzinfo=UTC))
+    a = write_tile("a.tif", pair.after, grid, datetime(2024, 12, 9, 8, tzinfo=UTC))
+    model = save_change_model(trained, tmp_path / "model.json")
+    app, runner = build_app(), CliRunner()
+    out = tmp_path / "out"
+    args = ["change", str(b), str(a), "--out", str(out), "--method", "learned"]
+    r = runner.invoke(app, [*args, "--model", str(model), "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == f"learned:{trained.tag}"
+    regions = json.loads((out / "regions.json").read_text())
+    assert regions and {g["method"] for g in regions} == {f"learned:{trained.tag}"}
+    assert (out / "score.tif").exists() and (out / "changes.gpkg").exists()
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "--model" in r.output
+    r = runner.invoke(app, [*args[:-2], "--method", "cva", "--model", str(model)])
+    assert r.exit_code == 2 and "--model goes with --method learned" in r.output

@@ -33,3 +33,55 @@ def test_airbus_crop_runs_without_sun(shared_data):
     s = score_tile(dets, boxes, iou_fn=box_iou, categories=("aircraft", "helicopter"))
     assert s.tp + s.fn == len(boxes) > 0
     assert s.tp >= 1  # real data is hard for a training-free detector; see the report figures
+
+
+def _busiest_quarter(ti, half=1280):
+    """The 1280 x 1280 px quarter of a training image holding most boxes (>= half inside)."""
+    from pipeline.detect.dense import TrainingImage
+
+    best = None
+    for r in (0, half):
+        for c in (0, half):
+            bx = []
+            for b in ti.boxes:
+                r0, c0 = max(b[0], r), max(b[1], c)
+                r1, c1 = min(b[2], r + half), min(b[3], c + half)
+                if (
+                    r1 > r0
+                    and c1 > c0
+                    and (r1 - r0) * (c1 - c0) >= 0.5 * (b[2] - b[0]) * (b[3] - b[1])
+                ):
+                    bx.append((r0 - r, c0 - c, r1 - r, c1 - c))
+            if best is None or len(bx) > len(best[1]):
+                best = ((r, c), bx)
+    (r, c), bx = best
+    return TrainingImage(ti.image[:, r : r + half, c : c + half], ti.gsd_m, bx)
+
+
+@pytest.mark.realdata
+def test_dense_detector_learns_aircraft_from_a_few_real_images(shared_data):
+    """Trained on quarters of 8 development images (~100 aircraft, ~1.5 min CPU), it finds
+    aircraft on the report image with most of them (57); measured R 0.32 / P 0.49 there,
+    against R 0.15 for the training-free detector over the report split."""
+    from pipeline.detect.dense import DenseParams, detect_boxes, train_dense
+    from pipeline.detect.evalrun import airbus_training_images
+
+    root = shared_data / "airbus-aircraft-sample"
+    dev, report = airbus_split(root)
+    boxes = airbus_boxes(root)
+    quick = DenseParams(negatives=3000, max_iter=50, verify_iter=50)
+    train = [_busiest_quarter(t) for t in airbus_training_images(root, dev[:8])]
+    model = train_dense(train, params=quick)
+    name = max(report, key=lambda n: len(boxes[n]))
+    found = detect_boxes(model, read_plain_image(root / "images" / name), gsd_m=0.5)
+    truth = [tb.ring for tb in boxes[name]]
+    used: set[int] = set()
+    for (r0, c0, r1, c1), _ in found:
+        ring = ((r0, c0), (r0, c1), (r1, c1), (r1, c0), (r0, c0))
+        ious = [0.0 if j in used else box_iou(ring, t) for j, t in enumerate(truth)]
+        if ious and max(ious) >= 0.5:
+            used.add(int(np.argmax(ious)))
+    recall = len(used) / len(truth)
+    precision = len(used) / max(1, len(found))
+    assert recall >= 0.25, (recall, precision, len(truth))
+    assert precision >= 0.35, (recall, precision, len(truth))

@@ -6,7 +6,11 @@ For each checkable claim the site's tiles inside the claim window (widened by
 * presence/absence: per tile, count detections whose class matches
   hierarchically (see :func:`pipeline.claims.vocab.class_matches`) and whose
   attributes match; compare with the claim's count range (qualifier, not
-  equality);
+  equality). Too few model detections are evidence against the claim only
+  when the detector would have found the objects: where its measured recall
+  for the class at the tile's GSD makes the shortfall likely anyway
+  (binomial test, :mod:`pipeline.detect.capability`), the verdict is
+  ``insufficient`` and the rationale says why;
 * arrival/departure: object changes between the tiles bracketing the window,
   else the count difference between those tiles;
 * increase/decrease: counts on the earliest vs latest tile in (or bracketing)
@@ -21,9 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pipeline.claims.vocab import category_of, class_matches
+from pipeline.detect.capability import RecallTable, default_recall_table, undercount_p_value
 from pipeline.io.run_store import RunData
 from pipeline.model import (
     ChangeRegion,
@@ -197,8 +202,17 @@ def object_change_item(run: RunData, c: ObjectChange) -> EvidenceItem:
 
 # --------------------------------------------------------------------------- linker
 class _Linker:
-    def __init__(self, run: RunData, tolerance_days: int, bracket_days: int) -> None:
+    def __init__(
+        self,
+        run: RunData,
+        tolerance_days: int,
+        bracket_days: int,
+        recall: RecallTable | None = None,
+        alpha: float = 0.05,
+    ) -> None:
         self.run = run
+        self.recall = recall
+        self.alpha = alpha
         self.tol = timedelta(days=tolerance_days)
         self.bracket = timedelta(days=bracket_days)
         self.by_tile: dict[str, list[Detection]] = {}
@@ -220,6 +234,35 @@ class _Linker:
         return (
             f"no {cat} detections anywhere in this run (the detector may not cover "
             f"{cat}s), so {_label(o)} cannot be counted"
+        )
+
+    def undercount_excused(self, tile: Tile, o: ClaimObject, seen: int, claimed: int) -> str | None:
+        """Why seeing ``seen`` of a claimed ``claimed`` on ``tile`` is no evidence against it.
+
+        ``None`` (the undercount stands) when an analyst labelled anything on the
+        tile, or the detector's recall for the class at the tile's GSD is not
+        measured (:mod:`pipeline.detect.capability`), or a Binomial(claimed,
+        recall) count as low as ``seen`` is less likely than ``alpha``.
+        """
+        on_tile = self.by_tile.get(tile.id, [])
+        if self.recall is None or any(d.source == "human" for d in on_tile):
+            return None
+        model = next((d for d in on_tile if d.source == "model"), None) or next(
+            (d for d in self.run.detections if d.source == "model"), None
+        )
+        gsd = tile.gsd_m or tile.grid.gsd
+        if model is None:
+            return None
+        r = self.recall.recall(model.detector, model.detector_version, o.cls, gsd)
+        if r is None:
+            return None
+        p = undercount_p_value(seen, claimed, r)
+        if p < self.alpha:
+            return None
+        return (
+            f"but the {model.detector} detector finds and types only {r:.0%} of {o.cls}s at "
+            f"{gsd:g} m ({self.recall.measured_on.split(':')[0]}), so {seen} of {claimed} is "
+            f"expected {p:.0%} of the time even if the claim is true: not evidence against it"
         )
 
     def site_tiles(self, site_id: str) -> list[Tile]:
@@ -303,6 +346,7 @@ class _Linker:
                 ok_any = ok_any or ok
             assert best is not None  # tiles is non-empty here
             n, t, cls_m, attr_m, unknown = best
+            excuse = None
             if absence:
                 ok_all = all(len(self.count(tt, o)[1]) == 0 for tt in tiles)
                 verdicts.append("supports" if ok_all else "contradicts")
@@ -310,6 +354,9 @@ class _Linker:
                 verdicts.append("supports")
             elif unmeasured_block:
                 verdicts.append("insufficient")
+            elif lo is not None and n < lo and not attrs:
+                excuse = self.undercount_excused(t, o, n, lo)
+                verdicts.append("insufficient" if excuse else "contradicts")
             else:
                 verdicts.append("contradicts")
             desc = f"{len(cls_m)} {_label(o)} detected on {t.date.isoformat()} in tile {t.id}"
@@ -321,7 +368,7 @@ class _Linker:
                 claim_txt += f" with {_attr_text(attrs)}"
             if len(tiles) > 1:
                 desc += f" (best of {len(tiles)} tiles in window)"
-            parts.append(f"{desc}; claim: {claim_txt}")
+            parts.append(f"{desc}; claim: {claim_txt}" + (f", {excuse}" if excuse else ""))
             for d in cls_m:  # all of the class, so the analyst sees non-matching attributes too
                 items.append(detection_item(self.run, d))
         verdict: Verdict = (
@@ -543,7 +590,12 @@ class _Linker:
 
 
 def link_claims(
-    claims: Sequence[Claim], run: RunData, *, tolerance_days: int = 1, bracket_days: int = 7
+    claims: Sequence[Claim],
+    run: RunData,
+    *,
+    tolerance_days: int = 1,
+    bracket_days: int = 7,
+    recall: RecallTable | None | Literal["default"] = "default",
 ) -> list[EvidenceLink]:
     """One :class:`EvidenceLink` per claim (uncheckable claims get ``insufficient``).
 
@@ -558,6 +610,11 @@ def link_claims(
     bracket_days
         How far before/after a window to look for the tiles that bracket an
         arrival/departure.
+    recall
+        Measured detector recall per class and GSD
+        (:func:`pipeline.detect.capability.default_recall_table` by default;
+        ``None`` = treat every undercount by the model as evidence against).
     """
-    linker = _Linker(run, tolerance_days, bracket_days)
+    table = default_recall_table() if recall == "default" else recall
+    linker = _Linker(run, tolerance_days, bracket_days, recall=table)
     return [linker.link(c) for c in claims]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from pipeline.annotate.merge import prefer_human
@@ -270,3 +271,57 @@ def test_human_annotation_overrides_model(build):
     assert lk.verdict == "supports"
     assert lk.evidence[0].kind == "annotation" and lk.evidence[0].source == "human"
     assert lk.evidence[0].extra["annotation_id"] == "ann-1"
+
+
+def _recall_table(recall_truck: float):
+    from pipeline.detect.capability import ClassRecall, RecallTable
+
+    return RecallTable(
+        "test-detector",
+        "1.0",
+        "held-out synthetic: seeds 1-2",
+        {"truck": ClassRecall((0.3, 0.8), (recall_truck, recall_truck), (20, 20))},
+    )
+
+
+def test_undercount_by_a_detector_that_misses_the_class_is_insufficient(build):
+    """Seeing 1 of 'at least 4' trucks contradicts only when the detector finds most trucks."""
+    t = build.tile("al-khadim", D13)
+    dets = [build.det(t, "truck", 10, 10), build.det(t, "Il-76", 100, 100, size=60)]
+    claim = build.claim("al-khadim", (D13, D13), "presence", [ClaimObject("truck", 4, None)])
+    # P(X <= 1 | 4, 0.2) = 0.82: the shortfall is what a weak detector gives
+    (weak,) = link_claims([claim], _run([t], dets), recall=_recall_table(0.2))
+    assert weak.verdict == "insufficient"
+    assert "only 20% of trucks" in weak.rationale and "not evidence against" in weak.rationale
+    # P(X <= 1 | 4, 0.95) = 0.0005: a detector that finds trucks would have seen them
+    (strong,) = link_claims([claim], _run([t], dets), recall=_recall_table(0.95))
+    assert strong.verdict == "contradicts"
+    # recall not measured (no table, another class, or far outside the measured GSDs)
+    assert link_claims([claim], _run([t], dets), recall=None)[0].verdict == "contradicts"
+    far = build.tile("al-khadim", D13, hour=9)
+    far = replace(far, gsd_m=3.0)
+    dets_far = [replace(d, tile_id=far.id) for d in dets]
+    assert (
+        link_claims([claim], _run([far], dets_far), recall=_recall_table(0.2))[0].verdict
+        == "contradicts"
+    )
+
+
+def test_undercount_on_an_analyst_labelled_tile_is_not_excused(build):
+    t = build.tile("al-khadim", D13)
+    dets = [build.det(t, "truck", 10, 10, source="human")]
+    claim = build.claim("al-khadim", (D13, D13), "presence", [ClaimObject("truck", 4, None)])
+    (lk,) = link_claims([claim], _run([t], dets), recall=_recall_table(0.2))
+    assert lk.verdict == "contradicts"
+
+
+def test_shipped_recall_table_is_for_the_current_measure_detector():
+    """A detector change must come with re-measured recall (benchmarks/detect_recall.py --write)."""
+    from pipeline.detect.capability import default_recall_table
+    from pipeline.detect.detectors import MeasureDetector
+
+    table = default_recall_table()
+    assert table is not None
+    det = MeasureDetector()
+    assert (table.detector, table.version) == (det.name, det.version)
+    assert table.classes, "the table measures no class"

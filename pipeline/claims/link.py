@@ -261,7 +261,7 @@ class _Linker:
             return None
         return (
             f"but the {model.detector} detector finds and types only {r:.0%} of {o.cls}s at "
-            f"{gsd:g} m ({self.recall.measured_on.split(':')[0]}), so {seen} of {claimed} is "
+            f"{gsd:.2f} m ({self.recall.measured_on.split(':')[0]}), so {seen} of {claimed} is "
             f"expected {p:.0%} of the time even if the claim is true: not evidence against it"
         )
 

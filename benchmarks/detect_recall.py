@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from pipeline.detect import get_detector
-from pipeline.detect.capability import RECALL_FILE, table_from_counts, truth_calls
-from pipeline.detect.evaluate import ring_iou
+from pipeline.detect.capability import RECALL_FILE, recall_counts, table_from_counts
+from pipeline.detect.evalrun import synth_tile, truth_calls
+from pipeline.detect.evaluate import TruthBox
 from pipeline.io.atomic import write_json_atomic
-from pipeline.model import Tile
 from pipeline.synth import render_scene
 from pipeline.synth.scenario import random_scenario
 
@@ -42,29 +42,15 @@ def main() -> None:
         for seed in seeds:
             for spec in random_scenario(seed, gsd_m=gsd, n_tiles=1, size_px=a.size):
                 st = render_scene(spec, seed=seed)
-                tile = Tile(
-                    id=st.stem,
-                    path="<memory>",
-                    site_id=spec.site.id,
-                    acquired=spec.acquired,
-                    grid=st.grid,
-                    sha256=f"synthetic-{seed}-{gsd}",
-                    band_count=st.array.shape[0],
-                    dtype=str(st.array.dtype),
-                    gsd_m=gsd,
-                    sun_azimuth_deg=spec.sun_azimuth_deg,
-                    sun_elevation_deg=spec.sun_elevation_deg,
-                )
+                tile = synth_tile(st, spec, seed)
                 dets = det.detect(st.array, grid=st.grid, tile=tile, valid=st.valid)
-                truths = [o for o in st.objects if o.inside and o.cloud_fraction <= 0.5]
-                got: list[str | None] = []
-                for o in truths:
-                    best = max(
-                        dets, key=lambda d: ring_iou(d.footprint_px, o.footprint_px), default=None
-                    )
-                    hit = best is not None and ring_iou(best.footprint_px, o.footprint_px) >= 0.5
-                    got.append(best.cls if hit and best is not None else None)
-                for cls, (found, n) in truth_calls(got, [o.type_name for o in truths]).items():
+                truths = [
+                    TruthBox(o.type_name, o.footprint_px, o.category)
+                    for o in st.objects
+                    if o.inside and o.cloud_fraction <= 0.5
+                ]
+                calls = truth_calls(dets, truths, categories=None)
+                for cls, (found, n) in recall_counts(calls).items():
                     f0, n0 = counts.get((cls, gsd), (0, 0))
                     counts[(cls, gsd)] = (f0 + found, n0 + n)
     measured_on = (

@@ -146,12 +146,13 @@ def undercount_p_value(seen: int, claimed: int, recall: float) -> float:
     return float(binom.cdf(seen, claimed, min(max(recall, 0.0), 1.0)))
 
 
-def truth_calls(
-    det_classes: Sequence[str | None], truth_classes: Sequence[str]
-) -> dict[str, tuple[int, int]]:
-    """``{class: (found and typed as that class, truths)}`` from per-truth calls."""
+def recall_counts(calls: Sequence[tuple[str, str | None]]) -> dict[str, tuple[int, int]]:
+    """``{class: (found and typed as that class, truths)}`` from ``(truth class, called class)``.
+
+    ``calls`` is what :func:`pipeline.detect.evalrun.truth_calls` returns.
+    """
     out: dict[str, tuple[int, int]] = {}
-    for got, want in zip(det_classes, truth_classes, strict=True):
+    for want, got in calls:
         hit, n = out.get(want, (0, 0))
         out[want] = (hit + int(got == want), n + 1)
     return out
@@ -162,7 +163,7 @@ __all__ = [
     "ClassRecall",
     "RecallTable",
     "default_recall_table",
+    "recall_counts",
     "table_from_counts",
-    "truth_calls",
     "undercount_p_value",
 ]

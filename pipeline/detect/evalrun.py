@@ -135,7 +135,8 @@ def visor_scene(seed: int, gsd_m: float) -> Any:
     )
 
 
-def _synth_tile(st: Any, spec: Any, seed: int) -> Tile:
+def synth_tile(st: Any, spec: Any, seed: int) -> Tile:
+    """The in-memory :class:`Tile` of a rendered synthetic scene (sun and GSD from its spec)."""
     return Tile(
         id=st.stem,
         path="<memory>",
@@ -171,20 +172,22 @@ def class_breakdown(pairs: Sequence[tuple[str, str | None]]) -> dict[str, Any]:
     return out
 
 
-def _truth_calls(
-    dets: Sequence[Detection], truths: Sequence[TruthBox]
+def truth_calls(
+    dets: Sequence[Detection],
+    truths: Sequence[TruthBox],
+    *,
+    categories: Sequence[str] | None = ("aircraft", "helicopter"),
 ) -> list[tuple[str, str | None]]:
     """``(truth class, class of its best-overlap detection or None)`` per scored truth.
 
-    The detection is the one of a scored category (aircraft, helicopter) with the
-    highest footprint IoU, if that reaches 0.5 (a diagnostic: unlike
-    :func:`score_tile` a detection may serve two truths).
+    The detection is the one of a scored category (``categories``; ``None`` =
+    every category) with the highest footprint IoU, if that reaches 0.5 (a
+    diagnostic: unlike :func:`score_tile` a detection may serve two truths).
     """
-    cats = ("aircraft", "helicopter")
-    ds = [d for d in dets if d.category in cats]
+    ds = [d for d in dets if categories is None or d.category in categories]
     out: list[tuple[str, str | None]] = []
     for t in truths:
-        if t.category not in cats:
+        if categories is not None and t.category not in categories:
             continue
         best = max(ds, key=lambda d: ring_iou(d.footprint_px, t.ring), default=None)
         hit = best is not None and ring_iou(best.footprint_px, t.ring) >= 0.5
@@ -196,7 +199,7 @@ def _score_synth(det: Detector, spec: Any, seed: int) -> tuple[Score, list[tuple
     from pipeline.synth import render_scene
 
     st = render_scene(spec, seed=seed)
-    tile = _synth_tile(st, spec, seed)
+    tile = synth_tile(st, spec, seed)
     dets = det.detect(st.array, grid=st.grid, tile=tile, valid=st.valid)
     keep = [o for o in st.objects if o.inside and o.cloud_fraction <= 0.5]
     ignore = [o.footprint_px for o in st.objects if o not in keep]
@@ -204,7 +207,7 @@ def _score_synth(det: Detector, spec: Any, seed: int) -> tuple[Score, list[tuple
     scored = [o for o in keep if o.category in ("aircraft", "helicopter")]
     lengths = {i: o.length_m for i, o in enumerate(scored)}
     kept = _drop_near(dets, ignore)
-    return score_tile(kept, truths, truth_length_m=lengths), _truth_calls(kept, truths)
+    return score_tile(kept, truths, truth_length_m=lengths), truth_calls(kept, truths)
 
 
 def _truth_file_boxes(path: Path) -> list[TruthBox]:

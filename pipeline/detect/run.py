@@ -287,16 +287,20 @@ def save_model(model: ClassifierModel, path: str | os.PathLike[str]) -> Path:
     return write_json_atomic(path, model.to_dict())
 
 
-def load_model(path: str | os.PathLike[str]) -> ClassifierModel:
-    """Read and validate a model file written by :func:`save_model`."""
+def _read_model_json(path: str | os.PathLike[str]) -> Any:
+    """The parsed JSON of a model file; :class:`ModelFileError` naming the file otherwise."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text("utf-8"))
+        return json.loads(p.read_text("utf-8"))
     except FileNotFoundError as exc:
         raise ModelFileError(f"{p}: model file not found") from exc
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ModelFileError(f"{p}: not a sitewatch model file (expected JSON: {exc})") from exc
-    return ClassifierModel.from_dict(data, source=str(p))
+
+
+def load_model(path: str | os.PathLike[str]) -> ClassifierModel:
+    """Read and validate a model file written by :func:`save_model`."""
+    return ClassifierModel.from_dict(_read_model_json(path), source=str(Path(path)))
 
 
 def train_from_labels(
@@ -369,14 +373,7 @@ def save_dense_model(model: DenseModel, path: str | os.PathLike[str]) -> Path:
 
 def load_dense_model(path: str | os.PathLike[str]) -> DenseModel:
     """Read and validate a model file written by :func:`save_dense_model`."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text("utf-8"))
-    except FileNotFoundError as exc:
-        raise ModelFileError(f"{p}: model file not found") from exc
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelFileError(f"{p}: not a sitewatch model file (expected JSON: {exc})") from exc
-    return DenseModel.from_dict(data, source=str(p))
+    return DenseModel.from_dict(_read_model_json(path), source=str(Path(path)))
 
 
 def train_dense_from_labels(

@@ -42,7 +42,6 @@ from pipeline.change.learned import (
     TrainParams,
     learned_method,
     learned_params,
-    model_from_json,
     train_change_model,
 )
 from pipeline.change.methods import TRAINED_METHODS
@@ -50,6 +49,7 @@ from pipeline.change.metrics import Confusion, confusion
 from pipeline.change.thresholds import otsu
 from pipeline.errors import TileReadError
 from pipeline.io.atomic import write_json_atomic
+from pipeline.learn.modelfile import read_model_json
 
 LEVIR_GSD_M = 0.5
 #: Name of the reference row (not a registered method).
@@ -333,16 +333,7 @@ def save_change_model(model: ChangeModel, path: str | os.PathLike[str]) -> Path:
 
 def load_change_model(path: str | os.PathLike[str]) -> ChangeModel:
     """Read and validate a change model file written by :func:`save_change_model`."""
-    from pipeline.errors import ModelFileError
-
-    p = Path(path)
-    try:
-        text = p.read_text("utf-8")
-    except FileNotFoundError as exc:
-        raise ModelFileError(f"{p}: change model file not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{p}: cannot read change model file ({exc})") from exc
-    return model_from_json(text, source=str(p))
+    return ChangeModel.from_dict(read_model_json(path), source=str(Path(path)))
 
 
 def _split(s: MethodScore, test_names: set[str]) -> list[MethodScore]:

@@ -14,8 +14,8 @@ normalisation). Scales are in pixels of the common grid.
 A scikit-learn ``HistGradientBoostingClassifier`` is fitted on a random
 subsample of labelled pixels. The fitted trees are stored as plain JSON numbers
 (node features, thresholds, children, leaf values) -- never pickled -- so
-loading a model file cannot execute code; :class:`TreeEnsemble` evaluates them
-with numpy and reproduces scikit-learn's probabilities. The file carries a
+loading a model file cannot execute code; :class:`~pipeline.learn.trees.TreeEnsemble`
+evaluates them and reproduces scikit-learn's probabilities. The file carries a
 format tag, a format version and the model ``version``: the first 16 hex
 digits of the SHA-256 of the training pixels, labels and parameters.
 
@@ -40,6 +40,8 @@ from scipy import ndimage
 from pipeline.change.engine import ChangeParams
 from pipeline.change.methods import ChangeMethod, Sample
 from pipeline.errors import ModelFileError
+from pipeline.learn.modelfile import check_header
+from pipeline.learn.trees import TreeEnsemble
 
 MODEL_FORMAT = "sitewatch-change-classifier"
 MODEL_FORMAT_VERSION = 1
@@ -160,131 +162,6 @@ def presmooth(image: np.ndarray, radius_px: int) -> np.ndarray:
     return np.stack([ndimage.uniform_filter(b, size, mode="reflect") for b in img])
 
 
-# --------------------------------------------------------------------------- trees
-@dataclass(frozen=True)
-class TreeEnsemble:
-    """Binary gradient-boosted trees as flat arrays (all trees' nodes concatenated).
-
-    ``roots[t]`` is the first node of tree ``t``; for node ``i``: go to
-    ``left[i]`` when ``x[feature[i]] <= threshold[i]`` (or x is NaN and
-    ``missing_left[i]``), else ``right[i]``; a leaf adds ``value[i]`` to the
-    raw score. The probability of change is ``sigmoid(baseline + sum)``.
-    """
-
-    baseline: float
-    roots: np.ndarray
-    feature: np.ndarray
-    threshold: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    value: np.ndarray
-    leaf: np.ndarray
-    missing_left: np.ndarray
-
-    def raw(self, x: np.ndarray) -> np.ndarray:
-        """Raw (log-odds) scores of feature rows ``x`` ``(n_features, n)``, float64 ``(n,)``."""
-        n = x.shape[1]
-        cols = np.arange(n)
-        total = np.full(n, self.baseline, dtype=np.float64)
-        for root in self.roots:
-            node = np.full(n, root, dtype=np.int64)
-            active = cols
-            while active.size:
-                nd = node[active]
-                is_leaf = self.leaf[nd]
-                if is_leaf.all():
-                    break
-                active, nd = active[~is_leaf], nd[~is_leaf]
-                v = x[self.feature[nd], active]
-                go_left = (v <= self.threshold[nd]) | (np.isnan(v) & self.missing_left[nd])
-                node[active] = np.where(go_left, self.left[nd], self.right[nd])
-            total += self.value[node]
-        return total
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Change probability of feature rows ``x`` ``(n_features, n)``, float64 ``(n,)``."""
-        r = np.clip(self.raw(x), -50.0, 50.0)
-        return np.asarray(1.0 / (1.0 + np.exp(-r)))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of plain numbers."""
-        return {
-            "baseline": self.baseline,
-            "roots": self.roots.tolist(),
-            "feature": self.feature.tolist(),
-            "threshold": self.threshold.tolist(),
-            "left": self.left.tolist(),
-            "right": self.right.tolist(),
-            "value": self.value.tolist(),
-            "leaf": self.leaf.astype(int).tolist(),
-            "missing_left": self.missing_left.astype(int).tolist(),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TreeEnsemble:
-        """Inverse of :meth:`to_dict`; raises ValueError on inconsistent arrays."""
-        nodes = {
-            k: np.asarray(d[k], dtype=t)
-            for k, t in (
-                ("feature", np.int64),
-                ("threshold", np.float64),
-                ("left", np.int64),
-                ("right", np.int64),
-                ("value", np.float64),
-            )
-        }
-        leaf = np.asarray(d["leaf"], dtype=np.int64).astype(bool)
-        miss = np.asarray(d["missing_left"], dtype=np.int64).astype(bool)
-        roots = np.asarray(d["roots"], dtype=np.int64)
-        n = leaf.size
-        if any(a.shape != (n,) for a in (*nodes.values(), miss)):
-            raise ValueError("tree node arrays differ in length")
-        inner = np.flatnonzero(~leaf)
-        kids = np.concatenate([nodes["left"][inner], nodes["right"][inner]])
-        # children come after their parent: a walk always ends at a leaf
-        if (
-            roots.size == 0
-            or roots.min() < 0
-            or roots.max() >= n
-            or np.any(kids <= np.concatenate([inner, inner]))
-            or np.any(kids >= n)
-        ):
-            raise ValueError("tree node indices out of range")
-        return cls(float(d["baseline"]), roots, leaf=leaf, missing_left=miss, **nodes)
-
-
-def ensemble_from_sklearn(clf: Any) -> TreeEnsemble:
-    """Flatten a fitted binary ``HistGradientBoostingClassifier`` into a :class:`TreeEnsemble`."""
-    if len(clf.classes_) != 2:
-        raise ValueError("the change classifier needs both classes (change and no change)")
-    feats, thrs, lefts, rights, vals, leaves, miss, roots = [], [], [], [], [], [], [], []
-    offset = 0
-    for per_iter in clf._predictors:
-        nodes = per_iter[0].nodes
-        if np.any(nodes["is_categorical"]):
-            raise ValueError("categorical splits are not supported")
-        roots.append(offset)
-        feats.append(nodes["feature_idx"].astype(np.int64))
-        thrs.append(nodes["num_threshold"].astype(np.float64))
-        lefts.append(nodes["left"].astype(np.int64) + offset)
-        rights.append(nodes["right"].astype(np.int64) + offset)
-        vals.append(nodes["value"].astype(np.float64))
-        leaves.append(nodes["is_leaf"].astype(bool))
-        miss.append(nodes["missing_go_to_left"].astype(bool))
-        offset += len(nodes)
-    return TreeEnsemble(
-        baseline=float(np.ravel(clf._baseline_prediction)[0]),
-        roots=np.asarray(roots, dtype=np.int64),
-        feature=np.concatenate(feats),
-        threshold=np.concatenate(thrs),
-        left=np.concatenate(lefts),
-        right=np.concatenate(rights),
-        value=np.concatenate(vals),
-        leaf=np.concatenate(leaves),
-        missing_left=np.concatenate(miss),
-    )
-
-
 # --------------------------------------------------------------------------- model
 @dataclass(frozen=True)
 class ChangeModel:
@@ -329,7 +206,7 @@ class ChangeModel:
             stats_after=stats_after,
             scales_px=self.scales_px,
         )
-        p = self.ensemble.predict_proba(f.reshape(f.shape[0], -1))
+        p = self.ensemble.predict_proba(f.reshape(f.shape[0], -1).T)
         return p.reshape(f.shape[1:]).astype(np.float32)
 
     def predict_pair(
@@ -360,16 +237,14 @@ class ChangeModel:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "<dict>") -> ChangeModel:
         """Validate and load a model dict; raises :class:`ModelFileError` naming ``source``."""
-        if not isinstance(d, Mapping) or d.get("format") != MODEL_FORMAT:
-            raise ModelFileError(
-                f"{source}: not a sitewatch change model (format tag {MODEL_FORMAT!r} "
-                "missing); train one with `sitewatch train-change`"
-            )
-        if d.get("format_version") != MODEL_FORMAT_VERSION:
-            raise ModelFileError(
-                f"{source}: change model format version {d.get('format_version')!r} is not "
-                f"{MODEL_FORMAT_VERSION}; retrain with this sitewatch version"
-            )
+        check_header(
+            d,
+            format_tag=MODEL_FORMAT,
+            format_version=MODEL_FORMAT_VERSION,
+            what="change model",
+            train_hint="sitewatch train-change",
+            source=source,
+        )
         try:
             scales = tuple(float(s) for s in d["scales_px"])
             if list(d.get("feature_names", [])) != feature_names(scales):
@@ -377,7 +252,7 @@ class ChangeModel:
                     f"{source}: model was trained on different features; retrain it"
                 )
             ens = TreeEnsemble.from_dict(d["trees"])
-            if ens.feature[~ens.leaf].max(initial=0) >= len(feature_names(scales)):
+            if ens.n_features_used > len(feature_names(scales)):
                 raise ValueError("a split uses a feature the model does not compute")
             return cls(
                 version=str(d["version"]),
@@ -392,15 +267,6 @@ class ChangeModel:
             if isinstance(exc, ModelFileError):
                 raise
             raise ModelFileError(f"{source}: malformed change model file ({exc})") from exc
-
-
-def model_from_json(text: str, *, source: str = "<string>") -> ChangeModel:
-    """Parse a model file's text (see :meth:`ChangeModel.from_dict`)."""
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ModelFileError(f"{source}: not a change model file (expected JSON: {exc})") from exc
-    return ChangeModel.from_dict(data, source=source)
 
 
 # --------------------------------------------------------------------------- training
@@ -531,7 +397,7 @@ def train_change_model(
     h.update(json.dumps(prm.to_dict(), sort_keys=True).encode())
     return ChangeModel(
         version=h.hexdigest()[:16],
-        ensemble=ensemble_from_sklearn(clf),
+        ensemble=TreeEnsemble.from_sklearn(clf),
         scales_px=tuple(prm.scales_px),
         presmooth_px=prm.presmooth_px,
         threshold=prm.threshold,

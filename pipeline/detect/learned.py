@@ -35,6 +35,7 @@ from pipeline.detect.features import feature_names, object_features
 from pipeline.detect.measure import Blob, to_gray
 from pipeline.errors import ModelFileError
 from pipeline.grid import Grid
+from pipeline.learn.modelfile import check_header
 from pipeline.model import Detection, Tile
 from pipeline.objects import object_types
 
@@ -156,16 +157,14 @@ class ClassifierModel:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "<dict>") -> ClassifierModel:
         """Validate and load a model dict; raises :class:`ModelFileError` naming ``source``."""
-        if not isinstance(d, Mapping) or d.get("format") != MODEL_FORMAT:
-            raise ModelFileError(
-                f"{source}: not a sitewatch detection model (format tag {MODEL_FORMAT!r} "
-                "missing); train one with `sitewatch train`"
-            )
-        if d.get("format_version") != MODEL_FORMAT_VERSION:
-            raise ModelFileError(
-                f"{source}: model format version {d.get('format_version')!r} is not "
-                f"{MODEL_FORMAT_VERSION}; retrain with this sitewatch version"
-            )
+        check_header(
+            d,
+            format_tag=MODEL_FORMAT,
+            format_version=MODEL_FORMAT_VERSION,
+            what="detection model",
+            train_hint="sitewatch train",
+            source=source,
+        )
         if list(d.get("feature_names", [])) != feature_names():
             raise ModelFileError(f"{source}: model was trained on different features; retrain it")
         try:

@@ -24,16 +24,15 @@ from pipeline.change.learned import (
     ChangeModel,
     TrainingPair,
     TrainParams,
-    ensemble_from_sklearn,
     learned_method,
     learned_params,
-    model_from_json,
     train_change_model,
 )
 from pipeline.change.metrics import confusion
 from pipeline.change.synthetic import make_pair
 from pipeline.cli import build_app
 from pipeline.errors import ConfigError, ModelFileError
+from pipeline.learn.trees import TreeEnsemble
 
 GSD = 0.5
 FAST = TrainParams(pixels_per_pair=3000, max_iter=25, min_samples_leaf=40)
@@ -110,13 +109,13 @@ def test_trees_reproduce_sklearn() -> None:
     y = ((x[:, 0] + x[:, 1] * x[:, 2]) > 0.3).astype(int)
     x[rng.random(x.shape) < 0.05] = np.nan
     clf = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(x, y)
-    ens = ensemble_from_sklearn(clf)
-    np.testing.assert_allclose(ens.predict_proba(x.T), clf.predict_proba(x)[:, 1], atol=1e-9)
+    ens = TreeEnsemble.from_sklearn(clf)
+    np.testing.assert_allclose(ens.predict_proba(x), clf.predict_proba(x)[:, 1], atol=1e-9)
 
 
 def test_model_json_round_trip(trained: ChangeModel, tmp_path: Path) -> None:
     text = json.dumps(trained.to_dict())
-    back = model_from_json(text)
+    back = ChangeModel.from_dict(json.loads(text))
     assert back.version == trained.version and back.tag.startswith("sitewatch-change-classifier:")
     held = _brightening_only(40)
     np.testing.assert_array_equal(

@@ -155,17 +155,32 @@ def change_flow(
     artifacts_root: Path,
     method: str | None = None,
     params: dict[str, Any] | None = None,
+    model_path: Path | None = None,
 ) -> tuple[dict[tuple[str, str], Any], StageReport]:
-    """Change between each consecutive date pair of each site; ``changes/<site>/<b>__<a>/``."""
+    """Change between each consecutive date pair of each site; ``changes/<site>/<b>__<a>/``.
+
+    ``model_path`` is the model file of the ``learned`` method.
+    """
     t0 = time.perf_counter()
     pairs = _pairs(tiles)
     futures = []
     for b, a in pairs:
-        args = {"before": b, "after": a, "method": method, "params": params or {}}
+        args = {
+            "before": b,
+            "after": a,
+            "method": method,
+            "params": params or {},
+            "model_path": model_path,
+        }
         fresh = needs_refresh(artifacts_root, "change", T.change_key(args))
         futures.append(
             T.change_pair_task.with_options(refresh_cache=fresh).submit(
-                b, a, method=method, params=params or {}, artifacts_root=artifacts_root
+                b,
+                a,
+                method=method,
+                params=params or {},
+                artifacts_root=artifacts_root,
+                model_path=model_path,
             )
         )
     bundles, cached = _wait_all(futures)
@@ -400,7 +415,12 @@ def site_watch(config: RunConfig) -> WatchResult:
         _, rep = _stage(
             "change",
             lambda: _with_runner(change_flow, config)(
-                tiles, run_dir, layout.artifacts, config.change_method, dict(config.change_params)
+                tiles,
+                run_dir,
+                layout.artifacts,
+                config.change_method,
+                dict(config.change_params),
+                config.change_model_path,
             ),
         )
         stages.append(rep)

@@ -87,8 +87,16 @@ def _change_params_dict(method: str | None, params: Mapping[str, Any]) -> dict[s
     return d
 
 
+def _file_sha256(path: Path | str | None) -> str | None:
+    if not path:
+        return None
+    from pipeline.io.atomic import sha256_file
+
+    return sha256_file(path)
+
+
 def change_key(parameters: Mapping[str, Any]) -> str:
-    """Content key of one change pair: both tiles' SHA-256 + parameters + code version."""
+    """Content key of one change pair: tiles' and model's SHA-256 + parameters + code version."""
     b, a = parameters["before"], parameters["after"]
     return cache_key(
         "change",
@@ -96,6 +104,7 @@ def change_key(parameters: Mapping[str, Any]) -> str:
         b.sha256,
         a.sha256,
         _change_params_dict(parameters.get("method"), parameters.get("params") or {}),
+        _file_sha256(parameters.get("model_path")),
     )
 
 
@@ -115,16 +124,30 @@ def change_pair_task(
     method: str | None,
     params: Mapping[str, Any],
     artifacts_root: Path,
+    model_path: Path | None = None,
 ) -> ArtifactBundle:
-    """Compare two consecutive tiles of one site; files go to the artifact folder."""
+    """Compare two consecutive tiles of one site; files go to the artifact folder.
+
+    ``model_path`` is the model file of the ``learned`` method.
+    """
     from pipeline.change import ChangeParams
+    from pipeline.change.evaluate import load_change_model
     from pipeline.change.run import compare_tiles
 
     cp = ChangeParams.from_dict(_change_params_dict(method, params))
-    key = change_key({"before": before, "after": after, "method": method, "params": params})
+    model = load_change_model(model_path) if model_path else None
+    key = change_key(
+        {
+            "before": before,
+            "after": after,
+            "method": method,
+            "params": params,
+            "model_path": model_path,
+        }
+    )
     folder = artifact_folder(artifacts_root, "change", key)
     with atomic_dir(folder) as tmp:
-        regions = compare_tiles(before, after, tmp, params=cp).regions
+        regions = compare_tiles(before, after, tmp, params=cp, model=model).regions
         mark_complete(tmp, {"before": before.id, "after": after.id, "params": cp.to_dict()})
     return ArtifactBundle(
         stage="change",
@@ -145,18 +168,12 @@ def publish_task(bundle: ArtifactBundle, dest: Path) -> list[Path]:
 # --------------------------------------------------------------------------- detect
 def detect_key(parameters: Mapping[str, Any]) -> str:
     """Content key of one tile's detections: tile SHA-256 + detector + model + code version."""
-    model = parameters.get("model_path")
-    model_sha = None
-    if model:
-        from pipeline.io.atomic import sha256_file
-
-        model_sha = sha256_file(model)
     return cache_key(
         "detect",
         stage_version("detect", "pipeline.detect"),
         parameters["tile"].sha256,
         parameters.get("detector"),
-        model_sha,
+        _file_sha256(parameters.get("model_path")),
     )
 
 

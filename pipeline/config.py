@@ -83,6 +83,9 @@ class RunConfig(BaseModel):
         Name in ``pipeline.change.CHANGE_METHODS``; ``None`` takes the stage default.
     change_params : dict
         Extra keyword parameters of the change method (part of the cache key).
+    change_model_path : Path or None
+        Model file of the ``learned`` change method (``sitewatch train-change``);
+        its SHA-256 is part of the change cache key.
     detector : str
         Detector name passed to ``pipeline.detect.detect_tile``.
     model_path : Path or None
@@ -110,6 +113,7 @@ class RunConfig(BaseModel):
     sites: tuple[str, ...] = ()
     change_method: str | None = None
     change_params: dict[str, ParamValue] = Field(default_factory=dict)
+    change_model_path: Path | None = None
     detector: str = "measure"
     model_path: Path | None = None
     label_studio_url: str | None = None

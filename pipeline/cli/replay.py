@@ -35,6 +35,22 @@ def _check_method(method: str | None) -> str | None:
     return method
 
 
+def _check_change_model(method: str | None, model: Path | None) -> None:
+    """Fail before any flow starts when the learned method and its model file disagree."""
+    from pipeline.change.methods import TRAINED_METHODS
+
+    if method in TRAINED_METHODS and model is None:
+        raise ConfigError(
+            f"--method {method} needs --change-model FILE (train one with `sitewatch train-change`)"
+        )
+    if model is not None:
+        if method not in TRAINED_METHODS:
+            raise ConfigError(f"--change-model is used only with --method {TRAINED_METHODS[0]}")
+        from pipeline.change.evaluate import load_change_model
+
+        load_change_model(model)
+
+
 def _parse_params(items: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
@@ -102,6 +118,10 @@ def replay(
         list[str] | None,
         typer.Option(help="Change parameter KEY=VALUE (repeatable), e.g. min_area_m2=20."),
     ] = None,
+    change_model: Annotated[
+        Path | None,
+        typer.Option(help="Model file of --method learned (from `sitewatch train-change`)."),
+    ] = None,
     sites: Annotated[str | None, typer.Option(help="Comma-separated site ids.")] = None,
     detector: Annotated[str, typer.Option(help="Detector name.")] = "measure",
     model_path: Annotated[
@@ -135,6 +155,7 @@ def replay(
             sites=_sites(sites),
             change_method=_check_method(method),
             change_params=_parse_params(param or []),
+            change_model_path=change_model.absolute() if change_model else None,
             detector=detector,
             model_path=model_path,
             dask_address=dask_address,
@@ -143,6 +164,7 @@ def replay(
         )
         if not source.exists():
             raise ConfigError(f"{source}: source folder or catalog not found")
+        _check_change_model(method, change_model)
         if report is not None and not report.is_file():
             raise ConfigError(f"{report}: report file not found")
         from flows.runtime import report_path, run_site_watch

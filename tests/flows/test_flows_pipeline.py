@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from pipeline.config import RunConfig
@@ -134,6 +135,48 @@ def test_changed_parameter_recomputes_change_only(
     assert r3.stage("change").cached == 0 and r3.stage("change").tasks == 2
     if r3.stage("detect").status == "completed":
         assert r3.stage("detect").cached == 3
+
+
+def test_learned_change_method_runs_with_its_model_file(
+    first_and_second: tuple, pipeline_tiles: Path, store: Path, tmp_path: Path
+) -> None:
+    from flows.site_watch import site_watch
+    from pipeline.change.evaluate import save_change_model
+    from pipeline.change.learned import TrainingPair, TrainParams, train_change_model
+    from pipeline.change.synthetic import make_pair
+
+    r1, _ = first_and_second
+    if r1.stage("change").status != "completed":
+        pytest.skip(f"change stage skipped: {r1.stage('change').reason}")
+    pairs = []
+    for seed in (3, 4):
+        p = make_pair((96, 96), seed=seed, n_changes=6, change_px=(8, 16), dtype="uint8")
+        pairs.append(TrainingPair(f"syn{seed}", p.before, p.after, p.painted.astype(np.uint8)))
+    fast = TrainParams(pixels_per_pair=2000, max_iter=10, min_samples_leaf=40)
+    model = train_change_model(pairs, fast)
+    path = save_change_model(model, tmp_path / "change-model.json")
+    out = tmp_path / "learned"
+    r5 = site_watch(
+        _cfg(pipeline_tiles, store, out, change_method="learned", change_model_path=path)
+    )
+    change = r5.stage("change")
+    assert change.status == "completed" and change.tasks == 2 and change.cached == 0
+    for pair in sorted((out / "changes" / "tartus").iterdir()):
+        summary = json.loads((pair / "summary.json").read_text())
+        assert model.tag in json.dumps(summary), summary
+    # the model file is part of the cache key: a retrained model recomputes the pairs
+    other = train_change_model(pairs, TrainParams(pixels_per_pair=2000, max_iter=11))
+    path2 = save_change_model(other, tmp_path / "change-model-2.json")
+    r6 = site_watch(
+        _cfg(
+            pipeline_tiles,
+            store,
+            tmp_path / "again",
+            change_method="learned",
+            change_model_path=path2,
+        )
+    )
+    assert r6.stage("change").cached == 0 and r6.stage("change").tasks == 2
 
 
 def test_deleted_artifacts_are_recomputed(

@@ -18,9 +18,9 @@ from flows.artifacts import (
     publish,
 )
 from flows.tasks import change_key, detect_key
-from pipeline.cli.replay import _parse_params, _sites
+from pipeline.cli.replay import _check_change_model, _parse_params, _sites
 from pipeline.config import RunConfig, prefect_settings
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, ModelFileError
 from pipeline.ingest import ingest
 
 
@@ -76,6 +76,13 @@ def test_stage_keys_follow_tile_sha_and_params(small_tiles: Path) -> None:
     assert k == change_key({"before": a, "after": b, "method": "cva", "params": {}})
     assert k != change_key({"before": a, "after": c, "method": "cva", "params": {}})
     assert k != change_key({"before": a, "after": b, "method": "cva", "params": {"open_px": 2}})
+    learned = {"before": a, "after": b, "method": "learned", "params": {}}
+    m1, m2 = small_tiles / "m1.json", small_tiles / "m2.json"
+    m1.write_text('{"model": 1}')
+    m2.write_text('{"model": 2}')
+    k1 = change_key({**learned, "model_path": m1})
+    assert k1 == change_key({**learned, "model_path": m1})
+    assert k1 != change_key({**learned, "model_path": m2}) != change_key(learned)
     d = detect_key({"tile": a, "detector": "measure", "model_path": None})
     assert d != detect_key({"tile": b, "detector": "measure", "model_path": None})
     assert d != detect_key({"tile": a, "detector": "other", "model_path": None})
@@ -101,6 +108,18 @@ def test_publish_reproduces_files_and_reports_missing(tmp_path: Path) -> None:
     (folder / "regions.json").unlink()
     with pytest.raises(ArtifactMissingError, match="regions.json"):
         publish(bundle, tmp_path / "run2")
+
+
+def test_replay_checks_the_change_model_before_any_flow(tmp_path: Path) -> None:
+    _check_change_model(None, None)
+    with pytest.raises(ConfigError, match="needs --change-model"):
+        _check_change_model("learned", None)
+    with pytest.raises(ConfigError, match="only with --method learned"):
+        _check_change_model("cva", tmp_path / "m.json")
+    bad = tmp_path / "m.json"
+    bad.write_text('{"format": "something-else"}')
+    with pytest.raises(ModelFileError, match=r"m\.json: not a sitewatch change model"):
+        _check_change_model("learned", bad)
 
 
 def test_cli_parsing_helpers() -> None:

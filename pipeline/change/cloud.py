@@ -26,6 +26,7 @@ do not mask).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -236,6 +237,13 @@ def _reduce(img: np.ndarray, f: int) -> np.ndarray:
 def cell_counts(valid: np.ndarray, f: int) -> np.ndarray:
     """Number of True pixels of a bool ``(rows, cols)`` mask in each ``f x f`` cell (int32)."""
     rows, cols = valid.shape
+    if valid.all():
+        # every pixel valid: full cells hold f * f, the partial last row/column fewer
+        rc = np.full(-(-rows // f), f, dtype=np.int32)
+        cc = np.full(-(-cols // f), f, dtype=np.int32)
+        rc[-1] = rows - (rc.size - 1) * f
+        cc[-1] = cols - (cc.size - 1) * f
+        return np.outer(rc, cc)
     x = np.pad(np.asarray(valid, dtype=bool), ((0, (-rows) % f), (0, (-cols) % f)))
     x = x.view(np.uint8).reshape(x.shape[0] // f, f, x.shape[1] // f, f)
     return np.asarray(x.sum(axis=(1, 3), dtype=np.int32))
@@ -257,6 +265,75 @@ def cells_to_pixels(
     return np.ascontiguousarray(big[top : top + height, left : left + width])
 
 
+def cell_brightening(
+    diff: np.ndarray, *, scale: float, factor: int, offset: float = 0.0
+) -> np.ndarray:
+    """Band-mean brightening averaged over ``factor x factor`` pixel cells.
+
+    Parameters
+    ----------
+    diff : ndarray, (bands, rows, cols), float32
+        After minus before, both in the before date's radiometric units; cells
+        start at its first pixel.
+    scale : float
+        Robust spread of scene brightness (e.g. IQR of the before band mean).
+    factor : int
+        Cell size in pixels (``CloudParams.factor``).
+    offset : float
+        Scene-typical brightness difference (after - before) in units of ``scale``.
+
+    Returns
+    -------
+    ndarray of float32, (cell_rows, cell_cols)
+        Mean brightening minus ``offset``, in units of ``scale``.
+    """
+    total = diff[0] if diff.shape[0] == 1 else np.add(diff[0], diff[1], dtype=np.float32)
+    for band in diff[2:]:
+        total += band
+    # the mean is linear: average the band sum over cells, then scale the cells
+    d = _reduce(total, factor)
+    d *= np.float32(1.0 / (diff.shape[0] * max(scale, 1e-6)))
+    d -= np.float32(offset)
+    return d
+
+
+def cell_texture(
+    before: np.ndarray,
+    after: np.ndarray,
+    *,
+    scale: float,
+    factor: int,
+    core: tuple[int, int, int, int] | None = None,
+    texture_gain: float = 1.0,
+) -> np.ndarray:
+    """Band-passed brightness energies averaged over ``factor x factor`` pixel cells.
+
+    Parameters
+    ----------
+    before, after : ndarray, (bands, rows, cols), float
+        A window of both dates in the before date's radiometric units, with at
+        least :data:`TEXTURE_HALO` pixels of context around ``core`` (where
+        the scene has them).
+    scale, factor, core, texture_gain
+        As for :func:`cell_features`.
+
+    Returns
+    -------
+    ndarray of float32, (3, cell_rows, cell_cols)
+        Energy of before, of after (divided by ``texture_gain``) and their product.
+    """
+    rows, cols = before.shape[-2:]
+    r, c, h, w = core or (0, 0, rows, cols)
+    s = np.float32(max(scale, 1e-6))
+    fb = before.mean(axis=0, dtype=np.float32) / s
+    fa = after.mean(axis=0, dtype=np.float32) / s
+    sl = (slice(r, r + h), slice(c, c + w))
+    hb = _bandpass(fb)[sl]
+    ha = _bandpass(fa)[sl]
+    ha *= np.float32(1.0 / max(texture_gain, 1e-6))
+    return np.stack([_reduce(x, factor) for x in (hb * hb, ha * ha, hb * ha)])
+
+
 def cell_features(
     before: np.ndarray,
     after: np.ndarray,
@@ -272,7 +349,9 @@ def cell_features(
     Only this step runs at full resolution; :func:`cloud_cells` analyses its
     output. Cells start at the core's first pixel, so a core starting at a
     multiple of ``factor`` in the full image gives the cells of the scene-wide
-    cell grid.
+    cell grid. :func:`cell_brightening` and :func:`cell_texture` compute the
+    two parts separately (the texture is only needed where
+    :func:`may_have_cloud`).
 
     Parameters
     ----------
@@ -300,16 +379,47 @@ def cell_features(
     """
     rows, cols = before.shape[-2:]
     r, c, h, w = core or (0, 0, rows, cols)
-    s = np.float32(max(scale, 1e-6))
-    fb = before.mean(axis=0, dtype=np.float32) / s
-    fa = after.mean(axis=0, dtype=np.float32) / s
-    sl = (slice(r, r + h), slice(c, c + w))
-    d = fa[sl] - fb[sl]
-    d -= np.float32(offset)
-    hb = _bandpass(fb)[sl]
-    ha = _bandpass(fa)[sl]
-    ha *= np.float32(1.0 / max(texture_gain, 1e-6))
-    return np.stack([_reduce(x, factor) for x in (d, hb * hb, ha * ha, hb * ha)])
+    sl = (slice(None), slice(r, r + h), slice(c, c + w))
+    diff = np.subtract(after[sl], before[sl], dtype=np.float32)
+    d = cell_brightening(diff, scale=scale, factor=factor, offset=offset)
+    tex = cell_texture(
+        before, after, scale=scale, factor=factor, core=core, texture_gain=texture_gain
+    )
+    return np.concatenate([d[np.newaxis], tex])
+
+
+def may_have_cloud(brightening: np.ndarray, *, params: CloudParams, gsd_m: float) -> bool:
+    """False when :func:`cloud_cells` is provably empty, judging the brightening alone.
+
+    Every cloud or shadow grows from a core: an opening of cells whose
+    smoothed brightening exceeds ``brightness_k`` (or falls below minus it)
+    and that also meet texture conditions. Opening is monotone, so when the
+    openings of the brightening conditions alone are empty, so is every core
+    and the mask, whatever the texture (which then need not be computed).
+
+    Parameters
+    ----------
+    brightening : ndarray of float32, (cell_rows, cell_cols)
+        Row 0 of :func:`cell_features` (:func:`cell_brightening`).
+    params : CloudParams
+        Cloud parameters.
+    gsd_m : float
+        Full-resolution pixel size in metres.
+    """
+    if not params.enabled:
+        return False
+    g = gsd_m * params.factor(gsd_m)
+    d = ndimage.gaussian_filter(brightening, params.sigma(g))
+    return _has_core(d, params, g)
+
+
+def _has_core(d: np.ndarray, p: CloudParams, g: float) -> bool:
+    """True when an opening of the smoothed brightening ``d`` beyond +-k is non-empty."""
+    k = p.brightness_k
+    if not bool(np.any(np.abs(d) > k)):
+        return False
+    half = p.open_px(g)
+    return bool(_open(d > k, half).any() or _open(d < -k, half).any())
 
 
 def cloud_cells(features: np.ndarray, *, params: CloudParams, gsd_m: float) -> np.ndarray:
@@ -326,7 +436,7 @@ def cloud_cells(features: np.ndarray, *, params: CloudParams, gsd_m: float) -> n
     d = ndimage.gaussian_filter(features[0], sig)
     # every cloud or shadow grows from a core whose smoothed brightness change
     # exceeds brightness_k: without one the mask is empty (exactly)
-    if not bool(np.any(np.abs(d) > p.brightness_k)):
+    if not _has_core(d, p, g):
         return np.zeros(d.shape, dtype=bool)
     vb = ndimage.gaussian_filter(features[1], sig)
     va = ndimage.gaussian_filter(features[2], sig)
@@ -405,6 +515,19 @@ def cloud_mask(
 _BATCH_CELLS = 2_000_000
 
 
+#: ``texture(cell_row, cell_rows)``: :func:`cell_texture` of a full-width band of cells.
+TextureFn = Callable[[int, int], np.ndarray]
+
+
+@dataclass
+class _CellRows:
+    """A full-width band of cell features starting at cell row ``row``."""
+
+    row: int
+    features: np.ndarray
+    counts: np.ndarray
+
+
 class CloudStrips:
     """Scene-wide cloud cells from cell features arriving block by block.
 
@@ -414,6 +537,11 @@ class CloudStrips:
     so only a few rows of blocks' features are held at a time while
     :attr:`cells` (one bool per cell) covers the scene.
 
+    Blocks may bring their brightening only (row 0 of :func:`cell_features`):
+    the texture rows are then asked of ``texture`` for just the strips where
+    :func:`may_have_cloud` (a scene without cloud-sized brightening never
+    computes texture at all). The cells are the same either way.
+
     Parameters
     ----------
     shape : (rows, cols)
@@ -422,28 +550,51 @@ class CloudStrips:
         Cloud parameters (must be enabled).
     gsd_m : float
         Full-resolution pixel size in metres.
+    texture : callable, optional
+        ``texture(cell_row, cell_rows)`` -> float32 ``(3, cell_rows, cell_cols)``,
+        the :func:`cell_texture` of full-width cell rows; needed when blocks are
+        added with their brightening only.
     """
 
-    def __init__(self, shape: tuple[int, int], *, params: CloudParams, gsd_m: float) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        *,
+        params: CloudParams,
+        gsd_m: float,
+        texture: TextureFn | None = None,
+    ) -> None:
         self.factor = params.factor(gsd_m)
         f = self.factor
         self.cells = np.zeros((-(-shape[0] // f), -(-shape[1] // f)), dtype=bool)
         #: Valid pixels under cloud cells analysed so far.
         self.cloud_px = 0
+        #: Cell rows whose texture was computed (asked of ``texture``).
+        self.texture_rows = 0
         self._p, self._gsd = params, gsd_m
+        self._texture = texture
         self._halo = cloud_halo(params, gsd_m)
         # analyse at least a halo's rows and about 2 M cells at a time: fewer,
         # larger strips overlap less (a strip re-reads a halo above and below)
         self._batch = max(self._halo, _BATCH_CELLS // max(self.cells.shape[1], 1))
         self._pending: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
-        self._held: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._held: list[_CellRows] = []
         self._done = 0
 
     def add(self, row: int, col: int, features: np.ndarray, counts: np.ndarray) -> None:
-        """Add the block at pixel ``(row, col)``: its :func:`cell_features` and valid counts."""
+        """Add the block at pixel ``(row, col)``: its cell features and valid counts.
+
+        ``features`` is :func:`cell_features` (4 rows) or, when the strips
+        were given ``texture``, its brightening row alone (1 row).
+        """
         f = self.factor
         if row % f or col % f:
             raise ValueError(f"block at ({row}, {col}) is not aligned to {f}-pixel cells")
+        if features.shape[0] not in (1, 4) or (features.shape[0] == 1 and self._texture is None):
+            raise ValueError(
+                f"block at ({row}, {col}) has {features.shape[0]} feature rows: give the 4 of "
+                "cell_features, or the brightening alone to strips made with texture="
+            )
         r = row // f
         parts = self._pending.setdefault(r, [])
         parts.append((col // f, features, counts))
@@ -453,7 +604,7 @@ class CloudStrips:
         parts.sort(key=lambda p: p[0])
         feats = np.concatenate([p[1] for p in parts], axis=2)
         cnts = np.concatenate([p[2] for p in parts], axis=1)
-        self._held.append((r, feats, cnts))
+        self._held.append(_CellRows(r, feats, cnts))
         self._analyse(r + feats.shape[1])
 
     def _analyse(self, avail: int) -> None:
@@ -463,16 +614,28 @@ class CloudStrips:
         if end <= self._done or (end < total and end - self._done < self._batch):
             return
         s0 = max(self._done - self._halo, 0)
-        held = [h for h in self._held if h[0] + h[1].shape[1] > s0]
-        feats = np.concatenate([h[1] for h in held], axis=1)
-        cnts = np.concatenate([h[2] for h in held], axis=0)
-        first = held[0][0]
-        low = cloud_cells(feats[:, s0 - first :], params=self._p, gsd_m=self._gsd)
+        held = [h for h in self._held if h.row + h.features.shape[1] > s0]
+        first = held[0].row
         a, b = self._done - s0, end - s0
+        low: np.ndarray | None = None
+        if any(h.features.shape[0] == 1 for h in held):
+            d = np.concatenate([h.features[0] for h in held], axis=0)[s0 - first :]
+            if may_have_cloud(d, params=self._p, gsd_m=self._gsd):
+                for h in held:
+                    if h.features.shape[0] == 1 and self._texture is not None:
+                        n = h.features.shape[1]
+                        h.features = np.concatenate([h.features, self._texture(h.row, n)])
+                        self.texture_rows += n
+            else:
+                low = np.zeros((b, d.shape[1]), dtype=bool)
+        if low is None:
+            feats = np.concatenate([h.features for h in held], axis=1)
+            low = cloud_cells(feats[:, s0 - first :], params=self._p, gsd_m=self._gsd)
+            cnts = np.concatenate([h.counts for h in held], axis=0)
+            self.cloud_px += int(cnts[s0 - first :][a:b][low[a:b]].sum())
         self.cells[self._done : end] = low[a:b]
-        self.cloud_px += int(cnts[s0 - first :][a:b][low[a:b]].sum())
         self._done = end
-        self._held = [h for h in held if h[0] + h[1].shape[1] > end - self._halo]
+        self._held = [h for h in held if h.row + h.features.shape[1] > end - self._halo]
 
     @property
     def complete(self) -> bool:

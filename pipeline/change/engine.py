@@ -41,8 +41,9 @@ from pipeline.change.cloud import (
     CloudParams,
     CloudStrips,
     box3,
+    cell_brightening,
     cell_counts,
-    cell_features,
+    cell_texture,
     cells_to_pixels,
     scene_texture_gain,
 )
@@ -197,7 +198,11 @@ class PairSource(Protocol):
     def read(
         self, row: int, col: int, height: int, width: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return ``before, after`` float32 ``(bands, h, w)`` and validity bool ``(h, w)``."""
+        """Return ``before, after`` float32 ``(bands, h, w)`` and validity bool ``(h, w)``.
+
+        The arrays are new (never views of the source's own data): the engine
+        normalises and blanks them in place.
+        """
         ...
 
     def with_shift(self, shift: tuple[float, float]) -> PairSource:
@@ -262,11 +267,12 @@ class ArrayPair:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Window ``(row, col, height, width)`` of both dates (float32) and validity."""
         sl = (slice(row, row + height), slice(col, col + width))
-        b = np.asarray(self._b[:, sl[0], sl[1]], dtype=np.float32)
+        # np.array copies: the engine works on what it reads in place
+        b = np.array(self._b[:, sl[0], sl[1]], dtype=np.float32)
         v = np.ones((height, width), dtype=bool) if self._valid is None else self._valid[sl].copy()
         v &= np.all(np.isfinite(b), axis=0)
         if self._shift == (0.0, 0.0):
-            a = np.asarray(self._a[:, sl[0], sl[1]], dtype=np.float32)
+            a = np.array(self._a[:, sl[0], sl[1]], dtype=np.float32)
             v &= np.all(np.isfinite(a), axis=0)
             return b, a, v
         m = int(math.ceil(max(abs(self._shift[0]), abs(self._shift[1])))) + 2
@@ -609,51 +615,84 @@ def run_engine(
     model = method.fit(sample)
     del pb, pa, pv, sb, sa, sv, prepared, sample, flat_a, flat_b
 
-    # ---- pass 2: score by blocks; cloud features per block, analysed in strips
-    strips = CloudStrips(shape, params=params.cloud, gsd_m=gsd_m) if params.cloud.enabled else None
-    f_cell = strips.factor if strips is not None else 1
+    # ---- pass 2: score by blocks; cloud brightening per block, analysed in strips
     h_method = method.halo + _smooth_halo(params.presmooth_px)
-    h_score = max(h_method, TEXTURE_HALO if strips is not None else 0)
     stride = max(1, int(math.ceil(math.sqrt(shape[0] * shape[1] / params.threshold_sample))))
     # a multiple of 16 keeps every block aligned to the cloud cells
-    blocks = list(_blocks(shape, -(-params.block_size // 16) * 16))
+    block_px = -(-params.block_size // 16) * 16
+    blocks = list(_blocks(shape, block_px))
+
+    def prepare(b: np.ndarray, a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # the source's arrays are this block's own: normalise and blank them in place
+        an = norm.apply(a, out=a)
+        if not v.all():
+            inv = ~v
+            b[:, inv] = 0
+            an[:, inv] = 0
+        return b, an
+
+    def texture(cell_row: int, cell_rows: int) -> np.ndarray:
+        # cloud texture of full-width cell rows, read again: asked for only
+        # where the brightening alone leaves room for a cloud (CloudStrips)
+        row = cell_row * f_cell
+        height = min(cell_rows * f_cell, shape[0] - row)
+        parts = []
+        for c in range(0, shape[1], block_px):
+            core = (row, c, height, min(block_px, shape[1] - c))
+            ext = _extend(core, TEXTURE_HALO, shape)
+            b, an = prepare(*source.read(*ext))
+            rel = (core[0] - ext[0], core[1] - ext[1], core[2], core[3])
+            parts.append(
+                cell_texture(b, an, scale=scale, factor=f_cell, core=rel, texture_gain=cloud_gain)
+            )
+        return np.concatenate(parts, axis=2)
+
+    strips = (
+        CloudStrips(shape, params=params.cloud, gsd_m=gsd_m, texture=texture)
+        if params.cloud.enabled
+        else None
+    )
+    f_cell = strips.factor if strips is not None else 1
 
     def read_score(core: tuple[int, int, int, int]) -> tuple[Any, ...]:
-        ext = _extend(core, h_score, shape)
+        ext = _extend(core, h_method, shape)
         return (core, ext, *source.read(*ext))
 
     def compute_score(item: tuple[Any, ...]) -> tuple[Any, ...]:
         core, ext, b, a, v = item
-        an = norm.apply(a)
-        del a
-        if not v.all():
-            b = np.where(v[None], b, np.float32(0))
-            an = np.where(v[None], an, b)
+        b, an = prepare(b, a, v)
         cr, cc = core[0] - ext[0], core[1] - ext[1]
-        feats = counts = None
-        if strips is not None:
-            feats = cell_features(
-                b,
-                an,
-                scale=scale,
-                factor=f_cell,
-                core=(cr, cc, core[2], core[3]),
-                offset=cloud_offset,
-                texture_gain=cloud_gain,
-            )
-            counts = cell_counts(v[cr : cr + core[2], cc : cc + core[3]], f_cell)
+        vc = v[cr : cr + core[2], cc : cc + core[3]]
+        in_core = (slice(None), slice(cr, cr + core[2]), slice(cc, cc + core[3]))
+        bright = counts = None
         # smooth and score on the core plus the method's own context
-        inner = _extend(core, h_method, shape)
-        ir, ic = inner[0] - ext[0], inner[1] - ext[1]
-        sl = (slice(ir, ir + inner[2]), slice(ic, ic + inner[3]))
-        bs = _presmooth(b[(slice(None), *sl)], params.presmooth_px)
-        as_ = _presmooth(an[(slice(None), *sl)], params.presmooth_px)
-        del b, an
-        score = method.score(bs, as_, model)
-        score[~v[sl]] = np.nan
-        r, c = core[0] - inner[0], core[1] - inner[1]
-        sc = np.ascontiguousarray(score[r : r + core[2], c : c + core[3]], dtype=np.float32)
-        nvalid = int(np.count_nonzero(v[cr : cr + core[2], cc : cc + core[3]]))
+        if method.diff_score is not None:
+            diff = np.subtract(an, b, out=an)
+            del b, an
+            if strips is not None:
+                bright = cell_brightening(
+                    diff[in_core], scale=scale, factor=f_cell, offset=cloud_offset
+                )
+            score = method.diff_score(_presmooth(diff, params.presmooth_px), model)
+        else:
+            if strips is not None:
+                bright = cell_brightening(
+                    np.subtract(an[in_core], b[in_core]),
+                    scale=scale,
+                    factor=f_cell,
+                    offset=cloud_offset,
+                )
+            bs = _presmooth(b, params.presmooth_px)
+            as_ = _presmooth(an, params.presmooth_px)
+            del b, an
+            score = method.score(bs, as_, model)
+        if strips is not None:
+            counts = cell_counts(vc, f_cell)
+        all_valid = bool(vc.all())
+        if not v.all():
+            score[~v] = np.nan
+        sc = np.ascontiguousarray(score[in_core[1:]], dtype=np.float32)
+        nvalid = sc.size if all_valid else int(np.count_nonzero(vc))
         r_off = (-core[0]) % stride
         c_off = (-core[1]) % stride
         smp = sc[r_off::stride, c_off::stride]
@@ -663,6 +702,7 @@ def run_engine(
         cells = ((core[0] + r_off + rr * stride) // f_cell) * -(-shape[1] // f_cell) + (
             core[1] + c_off + cc_ * stride
         ) // f_cell
+        feats = None if bright is None else bright[np.newaxis]
         return core, sc, nvalid, smp[ok], cells, feats, counts
 
     valid_px = 0

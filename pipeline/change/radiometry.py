@@ -34,15 +34,23 @@ class Normaliser:
     q_after: tuple[tuple[float, ...], ...] = ()
     q_before: tuple[tuple[float, ...], ...] = ()
 
-    def apply(self, after: np.ndarray) -> np.ndarray:
-        """Map a ``(bands, rows, cols)`` after image into before-date units (float32)."""
+    def apply(self, after: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Map a ``(bands, rows, cols)`` after image into before-date units (float32).
+
+        ``out`` (float32, the shape of ``after``) receives the result; it may be
+        ``after`` itself, mapped in place.
+        """
         a = np.asarray(after, dtype=np.float32)
+        if out is None:
+            out = np.empty_like(a)
         if self.kind == "none":
-            return a.copy()
-        out = np.empty_like(a)
+            if out is not a:
+                out[...] = a
+            return out
         for i in range(a.shape[0]):
             if self.kind == "linear":
-                out[i] = a[i] * np.float32(self.gain[i]) + np.float32(self.offset[i])
+                np.multiply(a[i], np.float32(self.gain[i]), out=out[i])
+                out[i] += np.float32(self.offset[i])
             else:
                 out[i] = np.interp(a[i], self.q_after[i], self.q_before[i]).astype(np.float32)
         return out

@@ -57,8 +57,12 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int = 2) -> Path:
-    """Serialise ``obj`` as JSON (sorted keys, UTF-8) to ``path`` atomically."""
+def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2) -> Path:
+    """Serialise ``obj`` as JSON (sorted keys, UTF-8) to ``path`` atomically.
+
+    ``indent=None`` writes compact JSON with the json module's C encoder,
+    several times faster than indented output on large files.
+    """
     return write_text_atomic(
         path, json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False) + "\n"
     )

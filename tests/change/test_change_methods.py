@@ -134,6 +134,35 @@ def test_blockwise_equals_whole_array(method: str) -> None:
     for a, b in zip(whole.regions, blocks.regions, strict=True):
         assert a.polygon.equals(b.polygon)
         assert a.area_px == b.area_px
+        assert a.mean_score == pytest.approx(b.mean_score, rel=1e-5)
+        assert a.max_score == pytest.approx(b.max_score, rel=1e-5)
+
+
+@pytest.mark.parametrize("block", [None, 32])
+def test_region_scores_are_those_of_its_pixels(block: int | None) -> None:
+    # mean and max score over the pixels inside each polygon, also for regions
+    # that blocks of 32 px cut into pieces (one with a hole and an island in it)
+    from rasterio.features import geometry_mask
+
+    rng = np.random.default_rng(5)
+    before = rng.normal(1000, 10, (3, 200, 200)).astype(np.float32)
+    after = before + rng.normal(0, 10, before.shape).astype(np.float32)
+    jump = rng.uniform(500, 3000, (200, 200)).astype(np.float32)
+    ring = np.zeros((200, 200), dtype=bool)
+    ring[20:56, 10:46] = True
+    ring[28:48, 18:38] = False  # hole
+    ring[35:41, 25:31] = True  # island in the hole
+    ring[90:110, 95:115] = True
+    after[:, ring] += jump[ring]
+    cm = detect_change(before, after, gsd_m=1.0, min_area_m2=20.0, block_size=block)
+    assert len(cm.regions) == 3
+    assert any(len(r.polygon.interiors) == 1 for r in cm.regions)
+    for r in cm.regions:
+        inside = geometry_mask([r.polygon], out_shape=cm.score.shape, transform=(1, 0, 0, 0, 1, 0))
+        vals = cm.score[~inside]
+        assert cm.mask[~inside].all() and vals.size == r.area_px
+        assert r.mean_score == pytest.approx(float(vals.mean()), rel=1e-5)
+        assert r.max_score == float(vals.max())
 
 
 def test_regions_have_area_and_scores() -> None:

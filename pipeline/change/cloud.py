@@ -141,32 +141,48 @@ def scene_texture_gain(
     return float(np.median(ratios))
 
 
+#: Rows :func:`box3` sums at a time: its temporaries stay in the CPU cache.
+_BOX_ROWS = 64
+
+
 def box3(img: np.ndarray) -> np.ndarray:
     """3 x 3 box mean over the last two axes (edges mirrored, as scipy's ``reflect``).
 
     Slice sums in float32: the same values as ``ndimage.uniform_filter(img, 3)``
-    to float32 rounding, about twice as fast.
+    to float32 rounding, about three times as fast (bands of rows at a time,
+    so the intermediate sums stay in the CPU cache).
     """
     x = np.asarray(img, dtype=np.float32)
-    if x.shape[-1] < 2 or x.shape[-2] < 2:
+    rows = x.shape[-2]
+    if x.shape[-1] < 2 or rows < 2:
         pad = [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)]
         p = np.pad(x, pad, mode="symmetric")
         return np.asarray(ndimage.uniform_filter(p, [1] * (x.ndim - 2) + [3, 3]))[..., 1:-1, 1:-1]
-    r = np.empty_like(x)
-    np.add(x[..., :-2, :], x[..., 1:-1, :], out=r[..., 1:-1, :])
-    r[..., 1:-1, :] += x[..., 2:, :]
-    np.add(x[..., 0, :], x[..., 0, :], out=r[..., 0, :])
-    r[..., 0, :] += x[..., 1, :]
-    np.add(x[..., -2, :], x[..., -1, :], out=r[..., -1, :])
-    r[..., -1, :] += x[..., -1, :]
     out = np.empty_like(x)
-    np.add(r[..., :-2], r[..., 1:-1], out=out[..., 1:-1])
-    out[..., 1:-1] += r[..., 2:]
-    np.add(r[..., 0], r[..., 0], out=out[..., 0])
-    out[..., 0] += r[..., 1]
-    np.add(r[..., -2], r[..., -1], out=out[..., -1])
-    out[..., -1] += r[..., -1]
-    out *= np.float32(1.0 / 9.0)
+    buf = np.empty((*x.shape[:-2], min(_BOX_ROWS, rows), x.shape[-1]), dtype=np.float32)
+    for r0 in range(0, rows, _BOX_ROWS):
+        r1 = min(r0 + _BOX_ROWS, rows)
+        # vertical sums x[r-1] + x[r] + x[r+1] of rows r0..r1, mirrored at the edges
+        r = buf[..., : r1 - r0, :]
+        lo, hi = max(r0, 1), min(r1, rows - 1)
+        if lo < hi:
+            np.add(x[..., lo - 1 : hi - 1, :], x[..., lo:hi, :], out=r[..., lo - r0 : hi - r0, :])
+            r[..., lo - r0 : hi - r0, :] += x[..., lo + 1 : hi + 1, :]
+        if r0 == 0:
+            np.add(x[..., 0, :], x[..., 0, :], out=r[..., 0, :])
+            r[..., 0, :] += x[..., 1, :]
+        if r1 == rows:
+            np.add(x[..., -2, :], x[..., -1, :], out=r[..., -1, :])
+            r[..., -1, :] += x[..., -1, :]
+        # horizontal sums of those
+        o = out[..., r0:r1, :]
+        np.add(r[..., :-2], r[..., 1:-1], out=o[..., 1:-1])
+        o[..., 1:-1] += r[..., 2:]
+        np.add(r[..., 0], r[..., 0], out=o[..., 0])
+        o[..., 0] += r[..., 1]
+        np.add(r[..., -2], r[..., -1], out=o[..., -1])
+        o[..., -1] += r[..., -1]
+        o *= np.float32(1.0 / 9.0)
     return out
 
 

@@ -127,7 +127,9 @@ def test_cloud_strips_need_cell_aligned_blocks() -> None:
         strips.add(3, 0, np.zeros((4, 16, 16), np.float32), np.zeros((16, 16), np.int32))
 
 
-@pytest.mark.parametrize("shape", [(3, 40, 33), (1, 2), (2, 1, 7), (5, 5)])
+@pytest.mark.parametrize(
+    "shape", [(3, 40, 33), (1, 2), (2, 1, 7), (5, 5), (2, 130, 9), (65, 3), (2, 64, 4)]
+)
 def test_box3_is_scipy_uniform_filter(shape: tuple[int, ...]) -> None:
     x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
     ref = ndimage.uniform_filter(x, [1] * (x.ndim - 2) + [3, 3], mode="reflect")

@@ -495,8 +495,11 @@ def compare_tiles(
         # both COGs are written by GDAL (GIL released) while the vectors are built
         with ThreadPoolExecutor(max_workers=2) as pool:
             cogs = [
-                pool.submit(_to_cog, stores[0].path, score_path, predictor=3, resampling="average"),
-                pool.submit(_to_cog, stores[1].path, mask_path, predictor=2, resampling="nearest"),
+                # no predictor: the floating-point predictor made the score COG 8 %
+                # smaller but its encoding 1.8x slower (100 MP: 4.2 -> 2.3 CPU s);
+                # the mask compresses to almost nothing either way
+                pool.submit(_to_cog, stores[0].path, score_path, predictor=1, resampling="average"),
+                pool.submit(_to_cog, stores[1].path, mask_path, predictor=1, resampling="nearest"),
             ]
             regions = regions_to_model(
                 res.regions,

@@ -8,13 +8,16 @@ size, not on the scene size (apart from one bool per cloud cell of a few metres)
    normalisation and the method's global parameters are fitted on it;
 2. *score* - each block is read with a small halo, normalised, smoothed and
    scored; the score goes to a store and a strided sample of it is kept for
-   the global threshold. The block's cloud features (brightening, texture)
-   are averaged over cells of a few metres, and
+   the global threshold. Methods scored from the dates' difference alone
+   (``cva``) smooth that difference once. The block's brightening is
+   averaged over cells of a few metres, and
    :class:`~pipeline.change.cloud.CloudStrips` finds cloud and shadow cells
-   in full-width strips as the rows of blocks complete;
+   in full-width strips as the rows of blocks complete, reading the texture
+   again only for strips where the brightening leaves room for a cloud;
 3. *mask* - each block of the stored score is blanked under cloud,
    thresholded, cleaned (opening, closing, minimum area) with a halo and
-   polygonised; polygons crossing block borders are merged.
+   polygonised, each region with its score statistics; polygons crossing
+   block borders are merged.
 
 Whole-array processing is the same engine with a single block, so the two
 agree exactly (see ``tests/change``). Pixel indices are (row, col); areas are

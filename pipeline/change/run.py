@@ -34,7 +34,6 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from pipeline.change.engine import (
-    ArrayStore,
     ChangeParams,
     EngineResult,
     Progress,
@@ -282,6 +281,42 @@ class _TiffStore:
     def close(self) -> None:
         self._ds.close()
 
+    def source(self) -> Any:
+        """What :func:`_to_cog` copies: the file, closed."""
+        self.close()
+        return self.path
+
+
+class _MemStore:
+    """A block store in a GDAL in-memory (MEM) dataset, copied straight to a COG."""
+
+    def __init__(self, grid: Grid, dtype: str, nodata: float) -> None:
+        self._ds = rasterio.open(
+            "",
+            "w+",
+            driver="MEM",
+            width=grid.width,
+            height=grid.height,
+            count=1,
+            dtype=dtype,
+            crs=grid.crs,
+            transform=grid.transform,
+            nodata=nodata,
+        )
+
+    def write(self, row: int, col: int, block: np.ndarray) -> None:
+        self._ds.write(block, 1, window=Window(col, row, block.shape[1], block.shape[0]))
+
+    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        return np.asarray(self._ds.read(1, window=Window(col, row, width, height)))
+
+    def close(self) -> None:
+        self._ds.close()
+
+    def source(self) -> Any:
+        """What :func:`_to_cog` copies: the open dataset."""
+        return self._ds
+
 
 #: Tile size of the output COGs, pixels.
 _COG_BLOCK = 512
@@ -298,17 +333,19 @@ def _cog_overview_factors(width: int, height: int) -> list[int]:
     return factors
 
 
-def _to_cog(src_path: Path, target: Path, *, predictor: int, resampling: str) -> None:
+def _to_cog(src: Any, target: Path, *, predictor: int, resampling: str) -> None:
+    """Copy ``src`` (a GeoTIFF path or an open MEM dataset) to a COG at ``target``."""
     with atomic_path(target, suffix=".tif") as tmp, rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB):
         # overviews built into the uncompressed source: left to the COG driver
         # they go through a compressed temporary file and are encoded twice
         # (score COG of 25 MP: 1.70 -> 1.21 CPU s, the same overview levels)
-        with rasterio.open(src_path, "r+") as ds:
+        with ExitStack() as stack:
+            ds = src if not isinstance(src, Path) else stack.enter_context(rasterio.open(src, "r+"))
             factors = _cog_overview_factors(ds.width, ds.height)
             if factors:
                 ds.build_overviews(factors, Resampling[resampling])
         rasterio.shutil.copy(
-            str(src_path),
+            src if not isinstance(src, Path) else str(src),
             str(tmp),
             driver="COG",
             # ZSTD level 1 on all cores: the same size as DEFLATE level 1 on the
@@ -446,17 +483,20 @@ def compare_tiles(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".work.", dir=out))
-    stores: list[_TiffStore] = []
+    stores: list[_TiffStore | _MemStore] = []
     try:
+        # every pixel of both stores is written by the engine (no fill needed)
         if grid.height * grid.width <= _IN_MEMORY_PX:
-            score_arr = np.full(grid.shape, np.nan, dtype=np.float32)
-            mask_arr = np.zeros(grid.shape, dtype=np.uint8)
-            score_store: Any = ArrayStore(score_arr)
-            mask_store: Any = ArrayStore(mask_arr)
+            stores = [
+                _MemStore(grid, "float32", math.nan),
+                _MemStore(grid, "uint8", 255),
+            ]
         else:
-            score_store = _TiffStore(work / "score.tif", grid, "float32", math.nan)
-            mask_store = _TiffStore(work / "mask.tif", grid, "uint8", 255)
-            stores = [score_store, mask_store]
+            stores = [
+                _TiffStore(work / "score.tif", grid, "float32", math.nan),
+                _TiffStore(work / "mask.tif", grid, "uint8", 255),
+            ]
+        score_store, mask_store = stores
         try:
             with (
                 rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
@@ -479,27 +519,20 @@ def compare_tiles(
                 ) from exc
             raise
         score_path, mask_path = out / "score.tif", out / "mask.tif"
-        if not stores:
-            # in-memory results go through the same plain-TIFF-to-COG copy, from
-            # GDAL's in-memory file system (no round trip through the disk)
-            mem = f"/vsimem/{work.name}"
-            stores = [
-                _TiffStore(Path(f"{mem}_score.tif"), grid, "float32", math.nan),
-                _TiffStore(Path(f"{mem}_mask.tif"), grid, "uint8", 255),
-            ]
-            stores[0].write(0, 0, score_arr)
-            stores[1].write(0, 0, mask_arr)
-            del score_store, mask_store, score_arr, mask_arr
-        for s in stores:
-            s.close()
-        # both COGs are written by GDAL (GIL released) while the vectors are built
+        # both COGs are written by GDAL (GIL released) while the vectors are
+        # built, each store used by one thread only
+        score_src, mask_src = (st.source() for st in stores)
         with ThreadPoolExecutor(max_workers=2) as pool:
             cogs = [
                 # no predictor: the floating-point predictor made the score COG 8 %
                 # smaller but its encoding 1.8x slower (100 MP: 4.2 -> 2.3 CPU s);
                 # the mask compresses to almost nothing either way
-                pool.submit(_to_cog, stores[0].path, score_path, predictor=1, resampling="average"),
-                pool.submit(_to_cog, stores[1].path, mask_path, predictor=1, resampling="nearest"),
+                pool.submit(
+                    _to_cog, stores[0].source(), score_path, predictor=1, resampling="average"
+                ),
+                pool.submit(
+                    _to_cog, stores[1].source(), mask_path, predictor=1, resampling="nearest"
+                ),
             ]
             regions = regions_to_model(
                 res.regions,
@@ -521,8 +554,6 @@ def compare_tiles(
     finally:
         for s in stores:
             s.close()
-            if str(s.path).startswith("/vsimem/") and rasterio.shutil.exists(str(s.path)):
-                rasterio.shutil.delete(str(s.path))
         shutil.rmtree(work, ignore_errors=True)
     return ChangeOutputs(out, score_path, mask_path, gj, gp, rj, sj, regions, summary)
 

@@ -49,9 +49,9 @@ from pipeline.model import ChangeRegion, Tile, stable_id
 if TYPE_CHECKING:
     from pipeline.change.learned import ChangeModel
 
-#: Pixels above which stores go to disk instead of memory (6144 x 6144: about
-#: 190 MB of float32 score and uint8 mask).
-_IN_MEMORY_PX = 6144 * 6144
+#: Pixels above which stores go to disk instead of memory: 100 MP is 500 MB of
+#: float32 score and uint8 mask, a third of the 1.5 GB a 400 MP pair may use.
+_IN_MEMORY_PX = 100_000_000
 #: GDAL block cache while reading/writing, MB (GDAL's default is 5 % of RAM).
 _GDAL_CACHE_MB = 128
 

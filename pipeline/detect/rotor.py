@@ -295,9 +295,8 @@ def find_rotors(
         )
         if len(cl) >= p.min_blades:
             found.append((hub, cl, float(votes[pr[j], pc[j]])))
-    found = _drop_shadow_hubs(found, gsd_m, sun_azimuth_deg, sun_elevation_deg, tol=tol, p=p)
     weak = (rel > p.blade_contrast) | (z < -p.blade_sigma)
-    out: list[Rotor] = []
+    measured: list[Rotor] = []
     for hub, clusters, _ in found:
         # blade tips cover a pixel only partly: follow each blade on the weaker evidence
         centre = hub + 0.5
@@ -316,7 +315,14 @@ def find_rotors(
             for a, r in clusters
         ]
         rotor = _measure(centre, ext, r_lo=r_lo, r_hi=r_hi, p=p)
-        if rotor is not None and all(
+        if rotor is not None:
+            measured.append(rotor)
+    # shadow hubs are told only among hubs that pass the rotor test: a vote peak on the
+    # blade star sun-ward of the real hub is no rotor and must not drop the real one
+    measured = _drop_shadow_hubs(measured, gsd_m, sun_azimuth_deg, sun_elevation_deg, tol=tol, p=p)
+    out: list[Rotor] = []
+    for rotor in measured:  # strongest vote first
+        if all(
             math.dist(rotor.hub_rc, o.hub_rc) > o.radius_px + rotor.radius_px * 0.5 for o in out
         ):
             out.append(rotor)
@@ -351,29 +357,41 @@ def _line_extent(
 
 
 def _drop_shadow_hubs(
-    found: list[tuple[np.ndarray, list[tuple[float, float]], float]],
+    found: list[Rotor],
     gsd_m: float,
     sun_azimuth_deg: float | None,
     sun_elevation_deg: float | None,
     *,
     tol: float,
     p: RotorParams,
-) -> list[tuple[np.ndarray, list[tuple[float, float]], float]]:
-    """Drop hubs that are another hub's blade shadows (displaced away from the sun)."""
+) -> list[Rotor]:
+    """Drop rotors that are another rotor's blade shadows (hub displaced away from the sun)."""
     if sun_azimuth_deg is None or len(found) < 2:
         return found
     s = math.radians(sun_azimuth_deg)
     away = np.array([math.cos(s), -math.sin(s)])
     elev = min(max(sun_elevation_deg or 30.0, 10.0), 89.0)
     far = p.max_blade_height_m / math.tan(math.radians(elev)) / gsd_m + tol
+    hubs = [np.asarray(r.hub_rc) for r in found]
     shadow = set()
-    for i, (hi, _, _) in enumerate(found):
-        for j, (hj, _, _) in enumerate(found):
+    for i, hi in enumerate(hubs):
+        for j, hj in enumerate(hubs):
             delta = hj - hi
             dist = float(np.linalg.norm(delta))
             if i != j and 0 < dist <= far and float(delta @ away) / dist > 0.85:
                 shadow.add(j)
     return [f for k, f in enumerate(found) if k not in shadow]
+
+
+def _line_axes(angles: np.ndarray, tol: float) -> int:
+    """Number of distinct straight lines (directions modulo 180 degrees) among ``angles``."""
+    axes: list[float] = []
+    for a in np.sort(np.mod(angles, math.pi)):
+        if not axes or a - axes[-1] > tol:
+            axes.append(float(a))
+    if len(axes) > 1 and math.pi - (axes[-1] - axes[0]) <= tol:
+        axes.pop()
+    return len(axes)
 
 
 def _blade_count(angles: np.ndarray, tol_deg: float) -> int | None:
@@ -384,17 +402,21 @@ def _blade_count(angles: np.ndarray, tol_deg: float) -> int | None:
     must lie within ``tol_deg`` of one grid of ``n`` directions. ``n`` runs over
     5-8, the blade counts of the table's helicopters (Ka-52: two coaxial
     3-blade rotors); 2- and 4-blade rotors look like crossed lines -- a
-    fuselage and straight wings -- and are not looked for. ``None`` when no
-    ``n`` fits.
+    fuselage and straight wings -- and are not looked for. The fitting runs
+    must lie on at least three straight lines through the hub: two crossing
+    lines (pavement joints meeting at a panel corner, markings) fit an 8-blade
+    grid with four runs but are no rotor. ``None`` when no ``n`` fits.
     """
+    tol = math.radians(tol_deg)
     best: tuple[int, int] | None = None
     for n in range(5, 9):
         step = 2.0 * math.pi / n
-        tol = math.radians(tol_deg)
         fit = 0
         for a0 in angles:
             off = (angles - a0 + step / 2.0) % step - step / 2.0
-            fit = max(fit, int((np.abs(off) <= tol).sum()))
+            on = np.abs(off) <= tol
+            if int(on.sum()) > fit and _line_axes(angles[on], tol) >= 3:
+                fit = int(on.sum())
         if fit >= max(3, math.ceil(n / 2)) and (best is None or fit > best[1]):
             best = (n, fit)
     return None if best is None else best[0]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from skimage.draw import line_aa
 
 from pipeline.detect.classify import classify_rotor
 from pipeline.detect.detectors import MeasureDetector
 from pipeline.detect.geometry import ring_iou
 from pipeline.detect.measure import evidence
-from pipeline.detect.rotor import find_rotors
+from pipeline.detect.rotor import _blade_count, find_rotors
 from pipeline.model import Tile
 
 
@@ -106,3 +108,37 @@ def test_classify_rotor_by_diameter_and_length():
     assert classify_rotor(32.5, length_m=39.0, gsd_m=0.5).cls == "Mi-26"
     assert classify_rotor(14.4, length_m=16.2, gsd_m=0.5).cls == "Ka-52"
     assert classify_rotor(60.0, gsd_m=0.5).cls == "helicopter"
+
+
+def _spokes(spokes: list[tuple[float, float]], *, gsd: float = 0.5, size: int = 240) -> np.ndarray:
+    """Flat noisy ground with dark one-pixel lines from the centre: ``(heading_deg, length_m)``."""
+    rng = np.random.default_rng(3)
+    img = 150.0 + rng.normal(0.0, 2.0, (size, size))
+    c = size // 2
+    for ang, length in spokes:
+        a = math.radians(ang)
+        r1 = int(round(c - length / gsd * math.cos(a)))
+        c1 = int(round(c + length / gsd * math.sin(a)))
+        rr, cc, val = line_aa(c, c, r1, c1)
+        img[rr, cc] -= 100.0 * val
+    return np.clip(img, 0, 255).astype(np.uint8)[np.newaxis]
+
+
+def test_crossing_lines_are_not_a_rotor():
+    """Two lines crossing (panel joints at a corner) fit an 8-blade grid but are no rotor."""
+    radius_m = 8.65  # a Mi-24's rotor radius
+    five = _spokes([(10.0 + 72.0 * k, radius_m) for k in range(5)])
+    cross = _spokes([(10.0 + 90.0 * k, radius_m) for k in range(4)])
+    ev = evidence(five, gsd_m=0.5)
+    found = find_rotors(ev.gray, ev.z, gsd_m=0.5)
+    assert [r.blades for r in found] == [5]
+    assert found[0].radius_px * 0.5 == pytest.approx(radius_m, abs=1.0)
+    ev = evidence(cross, gsd_m=0.5)
+    assert find_rotors(ev.gray, ev.z, gsd_m=0.5) == []
+
+
+def test_blade_count_needs_three_lines_through_the_hub():
+    deg = np.radians
+    assert _blade_count(deg(np.array([0.0, 72.0, 144.0, 216.0, 288.0])), 12.0) == 5
+    assert _blade_count(deg(np.array([0.0, 90.0, 180.0, 270.0])), 12.0) is None
+    assert _blade_count(deg(np.array([5.0, 50.0, 95.0, 140.0])), 12.0) == 8

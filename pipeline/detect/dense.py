@@ -48,7 +48,7 @@ from pipeline.grid import Grid
 from pipeline.model import Detection, Tile
 
 MODEL_FORMAT = "sitewatch-dense-detector"
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2
 
 #: A box ``(row0, col0, row1, col1)`` in continuous pixel coordinates (row0 < row1, col0 < col1).
 Box = tuple[float, float, float, float]
@@ -95,6 +95,16 @@ class DenseParams:
         Minimum centre probability of a candidate for the second stage.
     verify_iter : int
         Boosting rounds of the second stage.
+    box_scales : tuple of float
+        Each centre-map peak becomes one candidate box per factor here
+        applied to the regressed size; the second stage picks among them.
+    context : bool
+        Auto-context: a second centre classifier on the filter bank plus the
+        first map smoothed at several scales (:func:`context_features`). Its
+        training maps are cross-fitted: each training image's first map comes
+        from a classifier that did not see that image.
+    context_folds : int
+        Number of image groups the first maps are cross-fitted over.
     seed : int
         Seed of the pixel sampling and the boosting.
     """
@@ -103,8 +113,8 @@ class DenseParams:
     scales_m: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
     centre_frac: float = 0.3
     ignore_frac: float = 0.6
-    negatives: int = 12000
-    max_iter: int = 150
+    negatives: int = 4000
+    max_iter: int = 100
     max_leaf_nodes: int = 31
     learning_rate: float = 0.1
     threshold: float = 0.5
@@ -116,12 +126,16 @@ class DenseParams:
     verify: bool = True
     candidate_threshold: float = 0.1
     verify_iter: int = 150
+    box_scales: tuple[float, ...] = (0.75, 1.0, 1.33)
+    context: bool = True
+    context_folds: int = 2
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         d = asdict(self)
         d["scales_m"] = list(self.scales_m)
+        d["box_scales"] = list(self.box_scales)
         return d
 
     @classmethod
@@ -130,6 +144,8 @@ class DenseParams:
         kw = dict(d)
         if "scales_m" in kw:
             kw["scales_m"] = tuple(float(s) for s in kw["scales_m"])
+        if "box_scales" in kw:
+            kw["box_scales"] = tuple(float(s) for s in kw["box_scales"])
         return cls(**kw)
 
 
@@ -154,7 +170,40 @@ def feature_names(params: DenseParams) -> list[str]:
     """Names of the rows of :func:`pixel_features`."""
     per = ["gauss", "gradmag", "log", "hess_hi", "hess_lo", "st_hi", "st_lo", "std"]
     names = [f"{n}_{s:g}m" for s in params.scales_m for n in per]
-    return [*names, "chroma_2m", "chroma_8m", "dog_2_16m"]
+    names += ["chroma_2m", "chroma_8m", "dog_2_16m"]
+    return names
+
+
+def context_names() -> list[str]:
+    """Names of the rows of :func:`context_features`."""
+    return ["ctx_p", "ctx_s2m", "ctx_s4m", "ctx_s8m", "ctx_s16m", "ctx_max10m", "ctx_max30m"]
+
+
+def context_features(prob: np.ndarray, *, cell_m: float) -> np.ndarray:
+    """Auto-context features ``(7, rows, cols)`` float32 of a centre map.
+
+    Parameters
+    ----------
+    prob : ndarray
+        Centre probability ``(rows, cols)`` on the work grid.
+    cell_m : float
+        Work-grid spacing, metres.
+
+    Returns
+    -------
+    ndarray
+        The map, the map smoothed with Gaussian sigmas of 2, 4, 8 and 16 m,
+        and its maximum over square windows 10 m and 30 m wide (rows as
+        :func:`context_names`): they let the second classifier join the two
+        wing lobes of an aircraft into one centre and see crowded aprons.
+    """
+    p = np.asarray(prob, dtype=np.float32)
+    out = [p]
+    out += [ndi.gaussian_filter(p, s_m / cell_m) for s_m in (2.0, 4.0, 8.0, 16.0)]
+    out += [
+        ndi.maximum_filter(p, size=max(1, int(round(w_m / cell_m))) | 1) for w_m in (10.0, 30.0)
+    ]
+    return np.stack(out).astype(np.float32)
 
 
 def _eig2(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -459,7 +508,12 @@ class TreeEnsemble:
 # --------------------------------------------------------------------------- model
 @dataclass(frozen=True)
 class DenseModel:
-    """A trained dense detector: centre classifier and log-size regressors."""
+    """A trained dense detector: centre classifier(s), log-size regressors, box verifier.
+
+    ``centre`` gives the first centre map from the filter bank; ``context``
+    (with ``params.context``) the final one from the filter bank plus
+    :func:`context_features` of the first.
+    """
 
     version: str
     params: DenseParams
@@ -467,6 +521,7 @@ class DenseModel:
     height: TreeEnsemble
     width: TreeEnsemble
     verify: TreeEnsemble | None = None
+    context: TreeEnsemble | None = None
     n_images: int = 0
     n_boxes: int = 0
     meta: Mapping[str, Any] = field(default_factory=dict)
@@ -491,6 +546,7 @@ class DenseModel:
             "height": self.height.to_dict(),
             "width": self.width.to_dict(),
             "verify": None if self.verify is None else self.verify.to_dict(),
+            "context": None if self.context is None else self.context.to_dict(),
         }
 
     @classmethod
@@ -517,6 +573,7 @@ class DenseModel:
                 height=TreeEnsemble.from_dict(d["height"]),
                 width=TreeEnsemble.from_dict(d["width"]),
                 verify=TreeEnsemble.from_dict(d["verify"]) if d.get("verify") else None,
+                context=TreeEnsemble.from_dict(d["context"]) if d.get("context") else None,
                 n_images=int(d.get("n_images", 0)),
                 n_boxes=int(d.get("n_boxes", 0)),
                 meta=dict(d.get("meta", {})),
@@ -526,7 +583,12 @@ class DenseModel:
         nf = len(feature_names(params))
         if params.verify and model.verify is None:
             raise ModelFileError(f"{source}: model has no second stage but its params ask for one")
-        for t, n in ((model.centre, nf), (model.height, nf), (model.width, nf)):
+        if params.context != (model.context is not None):
+            raise ModelFileError(f"{source}: auto-context tree and params.context disagree")
+        trees = [(model.centre, nf), (model.height, nf), (model.width, nf)]
+        if model.context is not None:
+            trees.append((model.context, nf + len(context_names())))
+        for t, n in trees:
             if int(t.feature[~t.leaf].max(initial=0)) >= n:
                 raise ModelFileError(f"{source}: a tree uses a feature this model does not have")
         return model
@@ -575,6 +637,40 @@ def _targets(
     return np.where(near & (lab == 0), 2, lab).astype(np.int8), lh, lw
 
 
+@dataclass(frozen=True)
+class _Sampled:
+    """One training image's feature grid and its sampled cells (flat indices) with targets."""
+
+    feats: np.ndarray
+    cell_m: float
+    idx: np.ndarray
+    y: np.ndarray
+    log_h: np.ndarray
+    log_w: np.ndarray
+
+
+def _sample_image(ti: TrainingImage, params: DenseParams, rng: np.random.Generator) -> _Sampled:
+    """All centre cells, ``params.negatives`` random background cells and as many near objects."""
+    feats = pixel_features(ti.image, gsd_m=ti.gsd_m, params=params)
+    cell = ti.gsd_m * _factor(ti.gsd_m, params)
+    boxes_m = np.asarray(ti.boxes, dtype=np.float64).reshape(-1, 4) * ti.gsd_m
+    lab, lh, lw = _targets(feats.shape[1:], cell, boxes_m, params)
+    flat = lab.ravel()
+    pick = [np.flatnonzero(flat == 1)]
+    for pool in (np.flatnonzero(flat == 0), np.flatnonzero(flat == 2)):
+        if len(pool):
+            pick.append(rng.choice(pool, min(len(pool), params.negatives), replace=False))
+    idx = np.sort(np.concatenate(pick))
+    y = (flat[idx] == 1).astype(np.int8)
+    return _Sampled(feats, cell, idx, y, lh.ravel()[idx], lw.ravel()[idx])
+
+
+def _rows(s: _Sampled, extra: np.ndarray | None = None) -> np.ndarray:
+    """Feature rows ``(n_samples, n_features)`` of ``s`` (plus ``extra`` grids stacked after)."""
+    f = s.feats if extra is None else np.concatenate([s.feats, extra])
+    return np.asarray(f.reshape(f.shape[0], -1)[:, s.idx].T)
+
+
 def sample_training_cells(
     images: Sequence[TrainingImage], params: DenseParams
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -584,27 +680,75 @@ def sample_training_cells(
     (``params.negatives`` per image) and as many again near objects.
     """
     rng = np.random.default_rng(params.seed)
-    xs, ys, hs, ws = [], [], [], []
-    for ti in images:
-        feats = pixel_features(ti.image, gsd_m=ti.gsd_m, params=params)
-        k = _factor(ti.gsd_m, params)
-        cell = ti.gsd_m * k
-        boxes_m = np.asarray(ti.boxes, dtype=np.float64).reshape(-1, 4) * ti.gsd_m
-        lab, lh, lw = _targets(feats.shape[1:], cell, boxes_m, params)
-        flat = lab.ravel()
-        pos = np.flatnonzero(flat == 1)
-        far = np.flatnonzero(flat == 0)
-        near = np.flatnonzero(flat == 2)
-        pick = [pos]
-        for pool in (far, near):
-            if len(pool):
-                pick.append(rng.choice(pool, min(len(pool), params.negatives), replace=False))
-        idx = np.sort(np.concatenate(pick))
-        xs.append(feats.reshape(feats.shape[0], -1)[:, idx].T)
-        ys.append((flat[idx] == 1).astype(np.int8))
-        hs.append(lh.ravel()[idx])
-        ws.append(lw.ravel()[idx])
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(hs), np.concatenate(ws)
+    ss = [_sample_image(ti, params, rng) for ti in images]
+    return (
+        np.concatenate([_rows(s) for s in ss]),
+        np.concatenate([s.y for s in ss]),
+        np.concatenate([s.log_h for s in ss]),
+        np.concatenate([s.log_w for s in ss]),
+    )
+
+
+def _fit_centre(x: np.ndarray, y: np.ndarray, p: DenseParams) -> TreeEnsemble:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    clf = HistGradientBoostingClassifier(
+        max_iter=p.max_iter,
+        learning_rate=p.learning_rate,
+        max_leaf_nodes=p.max_leaf_nodes,
+        random_state=p.seed,
+        early_stopping=False,
+    )
+    return TreeEnsemble.from_sklearn(clf.fit(x, y))
+
+
+def _first_map(centre: TreeEnsemble, feats: np.ndarray, p: DenseParams) -> np.ndarray:
+    """First centre probability ``(rows, cols)`` of a feature grid (soft cascade)."""
+    x = feats.reshape(feats.shape[0], -1).T
+    return _cascade_prob(centre, x, p).reshape(feats.shape[1:])
+
+
+def _cascade_prob(trees: TreeEnsemble, x: np.ndarray, p: DenseParams) -> np.ndarray:
+    """Probability of rows ``x``; rows below ``cascade_raw`` after ``cascade_trees`` trees stop."""
+    raw = trees.raw(x, stop=p.cascade_trees)
+    go = np.flatnonzero(raw >= p.cascade_raw)
+    if len(go):
+        raw[go] += trees.raw(x[go], start=p.cascade_trees, baseline=False)
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(raw, -50.0, 50.0))))
+
+
+def _fit_context(ss: Sequence[_Sampled], p: DenseParams) -> TreeEnsemble:
+    """Auto-context classifier on cross-fitted first maps.
+
+    Training cells are split into ``context_folds`` groups -- by image when
+    there are at least that many images (so a first map never comes from a
+    classifier that saw its image), else by vertical stripes of each image.
+    Each group's context features come from a first classifier fitted on
+    the other groups.
+    """
+    folds = max(2, p.context_folds)
+    by_image = len(ss) >= folds
+    fold_of = []
+    for i, s in enumerate(ss):
+        cols = s.feats.shape[2]
+        fold_of.append(
+            np.full(len(s.idx), i % folds) if by_image else (s.idx % cols) * folds // cols
+        )
+    ctx = [np.zeros((len(s.idx), len(context_names())), dtype=np.float32) for s in ss]
+    for k in range(folds):
+        x = np.concatenate([_rows(s)[f != k] for s, f in zip(ss, fold_of, strict=True)])
+        y = np.concatenate([s.y[f != k] for s, f in zip(ss, fold_of, strict=True)])
+        if y.sum() == 0:
+            raise ValueError("an auto-context fold has no box centres; add labelled images")
+        first = _fit_centre(x, y, p)
+        for s, f, c in zip(ss, fold_of, ctx, strict=True):
+            if np.any(f == k):
+                cf = context_features(_first_map(first, s.feats, p), cell_m=s.cell_m)
+                c[f == k] = cf.reshape(cf.shape[0], -1)[:, s.idx[f == k]].T
+    x = np.concatenate(
+        [np.concatenate([_rows(s), c], axis=1) for s, c in zip(ss, ctx, strict=True)]
+    )
+    return _fit_centre(x, np.concatenate([s.y for s in ss]), p)
 
 
 def train_dense(
@@ -620,7 +764,12 @@ def train_dense(
     n_boxes = sum(len(t.boxes) for t in images)
     if not images or n_boxes == 0:
         raise ValueError("no labelled boxes to train the dense detector on")
-    x, y, lh, lw = sample_training_cells(images, p)
+    rng = np.random.default_rng(p.seed)
+    ss = [_sample_image(ti, p, rng) for ti in images]
+    x = np.concatenate([_rows(s) for s in ss])
+    y = np.concatenate([s.y for s in ss])
+    lh = np.concatenate([s.log_h for s in ss])
+    lw = np.concatenate([s.log_w for s in ss])
     if y.sum() == 0:
         raise ValueError("no box centre falls on the feature grid; boxes too small or misplaced")
     common = {
@@ -629,21 +778,16 @@ def train_dense(
         "random_state": p.seed,
         "early_stopping": False,
     }
-    clf = HistGradientBoostingClassifier(max_iter=p.max_iter, **common)
-    clf.fit(x, y)
+    centre = _fit_centre(x, y, p)
+    context = _fit_context(ss, p) if p.context else None
+    del ss
     pos = y == 1
     regs = []
     for target in (lh, lw):
         reg = HistGradientBoostingRegressor(max_iter=max(1, p.max_iter // 2), **common)
         reg.fit(x[pos], target[pos])
         regs.append(TreeEnsemble.from_sklearn(reg))
-    stage1 = DenseModel(
-        "",
-        p,
-        TreeEnsemble.from_sklearn(clf),
-        regs[0],
-        regs[1],
-    )
+    stage1 = DenseModel("", p, centre, regs[0], regs[1], context=context)
     verify = None
     hashed = [x, y, lh, lw]
     if p.verify:
@@ -652,6 +796,8 @@ def train_dense(
         vclf.fit(vx, vy)
         verify = TreeEnsemble.from_sklearn(vclf)
         hashed += [vx, vy]
+    if context is not None:
+        hashed.append(context.value)
     h = hashlib.sha256()
     for a in hashed:
         h.update(np.ascontiguousarray(a).tobytes())
@@ -664,6 +810,7 @@ def train_dense(
         regs[0],
         regs[1],
         verify=verify,
+        context=context,
         n_images=len(images),
         n_boxes=n_boxes,
         meta=meta,
@@ -685,7 +832,14 @@ def _verify_samples(
     rng = np.random.default_rng(p.seed)
     for ti in images:
         prob, feats = centre_map(stage1, ti.image, gsd_m=ti.gsd_m)
-        cands = _candidates(stage1, prob, feats, gsd_m=ti.gsd_m, threshold=p.candidate_threshold)
+        cands = _candidates(
+            stage1,
+            prob,
+            feats,
+            gsd_m=ti.gsd_m,
+            threshold=p.candidate_threshold,
+            scales=p.box_scales,
+        )
         k = _factor(ti.gsd_m, p)
         fk = max(1, k // 2)
         gray = _norm_gray(ti.image, fk)
@@ -723,19 +877,20 @@ def centre_map(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Centre probability ``(rows, cols)`` on the work grid and the features it came from.
 
-    A soft cascade saves time: cells whose raw score after the first
+    With auto-context (``model.context``) the first map's
+    :func:`context_features` join the filter bank for the final map. A soft
+    cascade saves time: cells whose raw score after the first
     ``cascade_trees`` trees is below ``cascade_raw`` keep that partial score
     (their probability stays far below any useful threshold).
     """
     p = model.params
     f = pixel_features(image, gsd_m=gsd_m, params=p)
-    x = f.reshape(f.shape[0], -1).T
-    raw = model.centre.raw(x, stop=p.cascade_trees)
-    go = np.flatnonzero(raw >= p.cascade_raw)
-    if len(go):
-        raw[go] += model.centre.raw(x[go], start=p.cascade_trees, baseline=False)
-    prob = 1.0 / (1.0 + np.exp(-np.clip(raw, -50.0, 50.0)))
-    return prob.reshape(f.shape[1:]), f
+    prob = _first_map(model.centre, f, p)
+    if model.context is not None:
+        c = context_features(prob, cell_m=gsd_m * _factor(gsd_m, p))
+        x = np.concatenate([f, c]).reshape(f.shape[0] + c.shape[0], -1).T
+        prob = _cascade_prob(model.context, x, p).reshape(f.shape[1:])
+    return prob, f
 
 
 def _iou(a: Box, b: Box) -> float:
@@ -748,9 +903,18 @@ def _iou(a: Box, b: Box) -> float:
 
 
 def _candidates(
-    model: DenseModel, prob: np.ndarray, feats: np.ndarray, *, gsd_m: float, threshold: float
+    model: DenseModel,
+    prob: np.ndarray,
+    feats: np.ndarray,
+    *,
+    gsd_m: float,
+    threshold: float,
+    scales: Sequence[float] = (1.0,),
 ) -> list[tuple[Box, float, np.ndarray]]:
-    """Peaks of the centre map >= ``threshold``: (box in image pixels, score, centre features)."""
+    """Peaks of the centre map >= ``threshold``: (box in image pixels, score, centre features).
+
+    One box per peak and factor in ``scales`` (applied to the regressed size).
+    """
     p = model.params
     k = _factor(gsd_m, p)
     cell = gsd_m * k
@@ -771,8 +935,9 @@ def _candidates(
         rr, cc = np.mgrid[r0:r1, c0:c1]
         cy = (float((wgt * rr).sum() / wgt.sum()) + 0.5) * k
         cx = (float((wgt * cc).sum() / wgt.sum()) + 0.5) * k
-        hp, wp = h / gsd_m / 2, w / gsd_m / 2
-        cand.append(((cy - hp, cx - wp, cy + hp, cx + wp), float(sm[r, c]), f))
+        for sc in scales:
+            hp, wp = sc * h / gsd_m / 2, sc * w / gsd_m / 2
+            cand.append(((cy - hp, cx - wp, cy + hp, cx + wp), float(sm[r, c]), f))
     return cand
 
 
@@ -788,7 +953,8 @@ def boxes_from_map(
     """Boxes in image pixels with their score, best first, from a :func:`centre_map`.
 
     With a second stage (``model.verify``) candidates are peaks >=
-    ``candidate_threshold`` scored by the verifier on ``gray``
+    ``candidate_threshold``, one box per ``box_scales`` factor, scored by the
+    verifier on ``gray`` (the best-scored size of each peak is kept)
     (:func:`_norm_gray` at half the work-grid factor); else the peak value is
     the score. Boxes scoring below ``threshold`` (default
     ``model.params.threshold``) are dropped, then non-maximum suppression.
@@ -801,13 +967,23 @@ def boxes_from_map(
     else:
         if gray is None:
             raise ValueError("a two-stage model needs the normalised image (gray) to verify boxes")
-        cands = _candidates(model, prob, feats, gsd_m=gsd_m, threshold=p.candidate_threshold)
+        cands = _candidates(
+            model,
+            prob,
+            feats,
+            gsd_m=gsd_m,
+            threshold=p.candidate_threshold,
+            scales=p.box_scales,
+        )
         if not cands:
             return []
         fk = max(1, k // 2)
         x = np.stack([box_features(gray, b, cell_px=fk, centre_feats=f) for b, _, f in cands])
         v = 1.0 / (1.0 + np.exp(-np.clip(model.verify.raw(x), -50.0, 50.0)))
-        scored = [(b, float(s)) for (b, _, _), s in zip(cands, v, strict=True) if s >= thr]
+        # the boxes of one peak are consecutive: keep each peak's best-verified size
+        n_sc = len(p.box_scales)
+        best = np.arange(0, len(cands), n_sc) + v.reshape(-1, n_sc).argmax(axis=1)
+        scored = [(cands[i][0], float(v[i])) for i in best if v[i] >= thr]
     scored.sort(key=lambda t: -t[1])
     kept: list[tuple[Box, float]] = []
     for b, s in scored:

@@ -113,8 +113,10 @@ def test_dense_finds_painted_aircraft_on_a_held_out_scene(trained):
     assert recall >= 0.85, (precision, recall, found)
     assert precision >= 0.8, (precision, recall, found)
     # an untrained-looking model (constant trees) finds nothing: the figures come from learning
+    assert model.context is not None  # auto-context is on by default
     flat = replace(model.centre, value=np.zeros_like(model.centre.value), baseline=-5.0)
-    assert detect_boxes(replace(model, centre=flat), img, gsd_m=GSD) == []
+    flat_ctx = replace(model.context, value=np.zeros_like(model.context.value), baseline=-5.0)
+    assert detect_boxes(replace(model, centre=flat, context=flat_ctx), img, gsd_m=GSD) == []
 
 
 def test_model_file_round_trip_gives_identical_probabilities(trained, tmp_path):
@@ -168,6 +170,14 @@ def test_missing_corrupt_and_foreign_model_files(tmp_path, trained):
     d["centre"]["left"] = d["centre"]["left"][:-3]
     bad.write_text(json.dumps(d))
     with pytest.raises(ModelFileError, match="malformed"):
+        load_dense_model(bad)
+    old = {**trained[0].to_dict(), "format_version": 1}  # before auto-context
+    bad.write_text(json.dumps(old))
+    with pytest.raises(ModelFileError, match="retrain"):
+        load_dense_model(bad)
+    no_ctx = {**trained[0].to_dict(), "context": None}
+    bad.write_text(json.dumps(no_ctx))
+    with pytest.raises(ModelFileError, match="auto-context"):
         load_dense_model(bad)
     with pytest.raises(ConfigError, match="needs a model file"):
         get_detector("dense")

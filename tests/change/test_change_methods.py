@@ -202,6 +202,35 @@ def test_clean_mask_keeps_regions_touching_open_sides() -> None:
     assert kept.sum() == 9
 
 
+def _clean_reference(m: np.ndarray, r_open: int, r_close: int, min_px: int) -> np.ndarray:
+    """clean_mask by scipy on the whole array: no bounding boxes."""
+    sq_o = np.ones((2 * r_open + 1,) * 2, dtype=bool)
+    sq_c = np.ones((2 * r_close + 1,) * 2, dtype=bool)
+    opened = ndimage.binary_opening(m, structure=sq_o, border_value=0)
+    padded = np.pad(opened, r_close, mode="edge")
+    closed = ndimage.binary_erosion(
+        ndimage.binary_dilation(padded, structure=sq_c), structure=sq_c, border_value=1
+    )[r_close:-r_close, r_close:-r_close]
+    lab, n = ndimage.label(closed)
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    keep = sizes >= min_px
+    keep[0] = False
+    return keep[lab]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_clean_mask_equals_whole_array_morphology(seed: int) -> None:
+    # scattered noise (removed by the opening) around a few blobs, some on the edges
+    rng = np.random.default_rng(seed)
+    m = rng.random((120, 150)) < 0.04
+    for _ in range(4):
+        r, c = rng.integers(-5, 115), rng.integers(-5, 145)
+        h, w = rng.integers(3, 15, 2)
+        m[max(r, 0) : r + h, max(c, 0) : c + w] = True
+    got = clean_mask(m, open_px=1, close_px=1, min_px=10)
+    np.testing.assert_array_equal(got, _clean_reference(m, 1, 1, 10))
+
+
 def test_thresholds_split_a_bimodal_sample() -> None:
     rng = np.random.default_rng(0)
     sample = np.concatenate([rng.normal(0, 1, 9000), rng.normal(10, 1, 1000)])

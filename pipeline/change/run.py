@@ -133,7 +133,7 @@ class RasterPair:
         self._stack = ExitStack()
         self._b: WarpedVRT | None = None
         self._a: WarpedVRT | None = None
-        self._direct: list[tuple[Any, tuple[int, int]] | None] = [None, None]
+        self._direct: list[tuple[Any, tuple[int, int], _MappedTile] | None] = [None, None]
 
     def __enter__(self) -> RasterPair:
         try:
@@ -157,7 +157,8 @@ class RasterPair:
         for i, (src, tr) in enumerate(((bsrc, g.transform), (asrc, t))):
             off = _integer_offset(src, g.crs, tr)
             if off is not None:
-                self._direct[i] = (src, off)
+                mapped = self._stack.enter_context(_MappedTile(src.name))
+                self._direct[i] = (src, off, mapped)
         return self
 
     def __exit__(
@@ -186,13 +187,16 @@ class RasterPair:
         return pair
 
     def _read(
-        self, vrt: WarpedVRT | None, win: Window, direct: tuple[Any, tuple[int, int]] | None
+        self,
+        vrt: WarpedVRT | None,
+        win: Window,
+        direct: tuple[Any, tuple[int, int], _MappedTile] | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         if vrt is None:
             raise RuntimeError("RasterPair must be used as a context manager")
         idx = list(range(1, self._bands + 1))
         if direct is not None:
-            src, (dr, dc) = direct
+            src, (dr, dc), mapped = direct
             r0, c0 = int(win.row_off) + dr, int(win.col_off) + dc
             if (
                 r0 >= 0
@@ -202,10 +206,11 @@ class RasterPair:
             ):
                 w2 = Window(c0, r0, win.width, win.height)
                 # GDAL converts to float32 while reading (no second copy)
-                data = src.read(idx, window=w2, out_dtype=np.float32)
+                ds = mapped.dataset(int(win.height) * int(win.width))
+                data = ds.read(idx, window=w2, out_dtype=np.float32)
                 if _all_valid(src, idx):
                     return data, np.ones(data.shape[1:], dtype=bool)
-                return data, np.all(src.read_masks(idx, window=w2) > 0, axis=0)
+                return data, np.all(ds.read_masks(idx, window=w2) > 0, axis=0)
         data = vrt.read(idx, window=win, out_dtype=np.float32)
         masks = vrt.read_masks(idx, window=win)
         alpha = vrt.read(vrt.count, window=win)
@@ -221,6 +226,53 @@ class RasterPair:
         b, vb = self._read(self._b, win, self._direct[0])
         a, va = self._read(self._a, win, self._direct[1])
         return b, a, vb & va
+
+
+#: Pixels read through one memory map before the file is opened again.
+_REMAP_PX = 16_000_000
+
+
+class _MappedTile:
+    """A tile opened for GDAL's memory-mapped reading of uncompressed GeoTIFFs.
+
+    Windows with a halo cut the file's tiles, and GDAL's block cache copies
+    every tile they touch: read through a memory map instead (100 MP benchmark
+    pair, 1030 px windows: 1.2 -> 0.8 CPU s a date). GDAL decides when the file
+    is opened and reads other files as before. The pages read stay mapped
+    (and count in the resident size) until the file is closed, so it is opened
+    again after every ``_REMAP_PX`` pixels read (3-band uint16: ~100 MB).
+    Read-only tiles only, never the stores, whose blocks may still be in the cache.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._ds: Any = None
+        self._px = 0
+
+    def dataset(self, px: int) -> Any:
+        """The open dataset, for a read of ``px`` pixels."""
+        if self._ds is None or self._px >= _REMAP_PX:
+            self.close()
+            try:
+                with rasterio.Env(GTIFF_VIRTUAL_MEM_IO="YES"):
+                    self._ds = rasterio.open(self.path)
+            except rasterio.errors.RasterioIOError as exc:
+                raise TileReadError(f"{self.path}: cannot open again ({exc})") from exc
+            self._px = 0
+        self._px += px
+        return self._ds
+
+    def close(self) -> None:
+        """Close (and unmap) the file."""
+        if self._ds is not None:
+            self._ds.close()
+            self._ds = None
+
+    def __enter__(self) -> _MappedTile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _all_valid(src: Any, idx: list[int]) -> bool:

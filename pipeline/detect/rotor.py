@@ -11,8 +11,10 @@ barely show, but the blades and their shadows do. Steps:
    (structure tensor); the hub is where many lines meet.
 3. **Rotor test** -- around a vote peak, the radial runs (blade pixels whose
    line passes through the peak) must be equally long (a rotor's blades are)
-   and evenly spaced for 5-8 blades. The blades' shadows meet at a second
-   hub displaced away from the sun, which is dropped when the sun is known.
+   and evenly spaced for 5-8 blades on at least three lines through the
+   hub (two crossing joints are no rotor). The blades' shadows meet at a
+   second hub displaced away from the sun: when the sun is known, of two
+   hubs that both pass the rotor test the one away from the sun is dropped.
 4. **Measurement** -- rotor radius = 30th percentile of the run lengths, each
    run followed to its tip on weaker evidence (runs over-measure far more
    often than they fall short: a blade whose shadow or the tail boom

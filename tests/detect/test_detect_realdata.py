@@ -60,9 +60,10 @@ def _busiest_quarter(ti, half=1280):
 
 @pytest.mark.realdata
 def test_dense_detector_learns_aircraft_from_a_few_real_images(shared_data):
-    """Trained on quarters of 8 development images (~100 aircraft, ~1.5 min CPU), it finds
-    aircraft on the report image with most of them (57); measured R 0.32 / P 0.49 there,
-    against R 0.15 for the training-free detector over the report split."""
+    """Trained on quarters of 8 development images (~100 aircraft, ~1 min CPU), it finds
+    aircraft on the report image with most of them (57); measured R 0.56 / P 0.47 there
+    (auto-context, several box sizes per peak; R 0.32 / P 0.49 before them), against
+    R 0.15 for the training-free detector over the report split."""
     from pipeline.detect.dense import DenseParams, detect_boxes, train_dense
     from pipeline.detect.evalrun import airbus_training_images
 
@@ -83,5 +84,5 @@ def test_dense_detector_learns_aircraft_from_a_few_real_images(shared_data):
             used.add(int(np.argmax(ious)))
     recall = len(used) / len(truth)
     precision = len(used) / max(1, len(found))
-    assert recall >= 0.25, (recall, precision, len(truth))
+    assert recall >= 0.4, (recall, precision, len(truth))
     assert precision >= 0.35, (recall, precision, len(truth))

@@ -45,6 +45,8 @@ from scipy import ndimage as ndi
 from pipeline.detect.base import make_detection
 from pipeline.errors import ModelFileError
 from pipeline.grid import Grid
+from pipeline.learn.modelfile import check_header
+from pipeline.learn.trees import TreeEnsemble
 from pipeline.model import Detection, Tile
 
 MODEL_FORMAT = "sitewatch-dense-detector"
@@ -348,165 +350,6 @@ def box_features(
     return np.concatenate([h / 4, stats, centre_feats]).astype(np.float64)
 
 
-# --------------------------------------------------------------------------- trees
-@dataclass(frozen=True)
-class TreeEnsemble:
-    """Boosted regression trees as flat node arrays (all trees concatenated).
-
-    ``feature``, ``threshold``, ``left``, ``right`` (absolute node indices),
-    ``leaf`` (bool), ``value`` (leaf value), ``missing_left`` (bool: NaN goes
-    left) per node; ``roots`` the first node of each tree. The raw score is
-    ``baseline + sum of the reached leaves' values``.
-    """
-
-    feature: np.ndarray
-    threshold: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    leaf: np.ndarray
-    value: np.ndarray
-    missing_left: np.ndarray
-    roots: np.ndarray
-    baseline: float
-    depth: int
-
-    @classmethod
-    def from_sklearn(cls, est: Any) -> TreeEnsemble:
-        """Export a fitted single-output ``HistGradientBoosting{Classifier,Regressor}``."""
-        preds = [p[0] for p in est._predictors]
-        cols: dict[str, list[np.ndarray]] = {k: [] for k in ("f", "t", "l", "r", "leaf", "v", "m")}
-        roots, off, depth = [], 0, 0
-        for p in preds:
-            n = p.nodes
-            roots.append(off)
-            cols["f"].append(n["feature_idx"].astype(np.int32))
-            cols["t"].append(n["num_threshold"].astype(np.float64))
-            cols["l"].append(n["left"].astype(np.int32) + off)
-            cols["r"].append(n["right"].astype(np.int32) + off)
-            cols["leaf"].append(n["is_leaf"].astype(bool))
-            cols["v"].append(n["value"].astype(np.float64))
-            cols["m"].append(n["missing_go_to_left"].astype(bool))
-            depth = max(depth, int(n["depth"].max()))
-            off += len(n)
-        base = np.asarray(est._baseline_prediction, dtype=np.float64).ravel()
-        return cls(
-            np.concatenate(cols["f"]),
-            np.concatenate(cols["t"]),
-            np.concatenate(cols["l"]),
-            np.concatenate(cols["r"]),
-            np.concatenate(cols["leaf"]),
-            np.concatenate(cols["v"]),
-            np.concatenate(cols["m"]),
-            np.asarray(roots, dtype=np.int32),
-            float(base[0]),
-            depth,
-        )
-
-    def raw(
-        self, x: np.ndarray, *, start: int = 0, stop: int | None = None, baseline: bool = True
-    ) -> np.ndarray:
-        """Raw scores ``(n,)`` for feature rows ``x`` ``(n, n_features)``.
-
-        Sums trees ``start:stop`` (all by default), plus the baseline when
-        ``baseline``.
-
-        Uses scikit-learn's compiled tree walker, rebuilt from these arrays,
-        when that (private) API is available; else :meth:`raw_numpy`. Both give
-        the same numbers (a test checks it).
-        """
-        try:
-            from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
-            from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
-        except ImportError:  # pragma: no cover - depends on the installed scikit-learn
-            return self.raw_numpy(x, start=start, stop=stop, baseline=baseline)
-        xx = np.ascontiguousarray(x, dtype=np.float64)
-        out = np.full(len(xx), self.baseline if baseline else 0.0, dtype=np.float64)
-        ends = [*self.roots[1:].tolist(), len(self.feature)]
-        sel = slice(start, stop)
-        no_cat = np.zeros((0, 8), dtype=np.uint32)
-        f_map = np.zeros(xx.shape[1], dtype=np.uint32)
-        empty = np.zeros((0, 8), dtype=np.uint32)
-        for a, b in zip(self.roots.tolist()[sel], ends[sel], strict=True):
-            nodes = np.zeros(b - a, dtype=PREDICTOR_RECORD_DTYPE)
-            nodes["value"] = self.value[a:b]
-            nodes["feature_idx"] = self.feature[a:b]
-            nodes["num_threshold"] = self.threshold[a:b]
-            nodes["missing_go_to_left"] = self.missing_left[a:b]
-            nodes["left"] = np.where(self.leaf[a:b], 0, self.left[a:b] - a)
-            nodes["right"] = np.where(self.leaf[a:b], 0, self.right[a:b] - a)
-            nodes["is_leaf"] = self.leaf[a:b]
-            out += TreePredictor(nodes, empty, empty).predict(xx, no_cat, f_map, 2)
-        return out
-
-    def raw_numpy(
-        self,
-        x: np.ndarray,
-        *,
-        start: int = 0,
-        stop: int | None = None,
-        baseline: bool = True,
-        chunk: int = 8192,
-    ) -> np.ndarray:
-        """:meth:`raw` in plain numpy (slower: one gather per tree level)."""
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        n, nf = x.shape
-        out = np.full(n, self.baseline if baseline else 0.0, dtype=np.float64)
-        roots = self.roots[start:stop]
-        flat = x.ravel()
-        for a in range(0, n, chunk):
-            b = min(n, a + chunk)
-            base = (np.arange(a, b, dtype=np.int64) * nf)[:, None]
-            node = np.broadcast_to(roots, (b - a, len(roots))).copy()
-            for _ in range(self.depth):
-                v = flat[base + self.feature[node]]
-                go_left = np.where(np.isnan(v), self.missing_left[node], v <= self.threshold[node])
-                nxt = np.where(go_left, self.left[node], self.right[node])
-                node = np.where(self.leaf[node], node, nxt)
-            out[a:b] += self.value[node].sum(axis=1)
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (node arrays as lists)."""
-        return {
-            "feature": self.feature.tolist(),
-            "threshold": [float(t) if np.isfinite(t) else None for t in self.threshold],
-            "left": self.left.tolist(),
-            "right": self.right.tolist(),
-            "leaf": self.leaf.astype(int).tolist(),
-            "value": self.value.tolist(),
-            "missing_left": self.missing_left.astype(int).tolist(),
-            "roots": self.roots.tolist(),
-            "baseline": self.baseline,
-            "depth": self.depth,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TreeEnsemble:
-        """Inverse of :meth:`to_dict`; raises ``KeyError``/``ValueError`` on bad input."""
-        thr = np.asarray([np.inf if t is None else t for t in d["threshold"]], dtype=np.float64)
-        t = cls(
-            np.asarray(d["feature"], dtype=np.int32),
-            thr,
-            np.asarray(d["left"], dtype=np.int32),
-            np.asarray(d["right"], dtype=np.int32),
-            np.asarray(d["leaf"], dtype=bool),
-            np.asarray(d["value"], dtype=np.float64),
-            np.asarray(d["missing_left"], dtype=bool),
-            np.asarray(d["roots"], dtype=np.int32),
-            float(d["baseline"]),
-            int(d["depth"]),
-        )
-        n = len(t.feature)
-        arrays = (t.threshold, t.left, t.right, t.leaf, t.value, t.missing_left)
-        if any(len(a) != n for a in arrays) or n == 0:
-            raise ValueError("tree node arrays differ in length or are empty")
-        inner = ~t.leaf
-        for a in (t.left[inner], t.right[inner], t.roots):
-            if len(a) and (a.min() < 0 or a.max() >= n):
-                raise ValueError("tree node index out of range")
-        return t
-
-
 # --------------------------------------------------------------------------- model
 @dataclass(frozen=True)
 class DenseModel:
@@ -554,16 +397,14 @@ class DenseModel:
     @classmethod
     def from_dict(cls, d: Any, *, source: str = "<dict>") -> DenseModel:
         """Validate and load a model dict; raises :class:`ModelFileError` naming ``source``."""
-        if not isinstance(d, Mapping) or d.get("format") != MODEL_FORMAT:
-            raise ModelFileError(
-                f"{source}: not a dense detector model (format tag {MODEL_FORMAT!r} missing); "
-                "train one with `sitewatch train --detector dense`"
-            )
-        if d.get("format_version") != MODEL_FORMAT_VERSION:
-            raise ModelFileError(
-                f"{source}: dense model format version {d.get('format_version')!r} is not "
-                f"{MODEL_FORMAT_VERSION}; retrain with this sitewatch version"
-            )
+        check_header(
+            d,
+            format_tag=MODEL_FORMAT,
+            format_version=MODEL_FORMAT_VERSION,
+            what="dense detector model",
+            train_hint="sitewatch train --detector dense",
+            source=source,
+        )
         try:
             params = DenseParams.from_dict(d["params"])
             if list(d["feature_names"]) != feature_names(params):
@@ -591,7 +432,7 @@ class DenseModel:
         if model.context is not None:
             trees.append((model.context, nf + len(context_names())))
         for t, n in trees:
-            if int(t.feature[~t.leaf].max(initial=0)) >= n:
+            if t.n_features_used > n:
                 raise ModelFileError(f"{source}: a tree uses a feature this model does not have")
         return model
 

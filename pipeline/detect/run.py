@@ -29,10 +29,11 @@ from pipeline.detect.geometry import ring_iou
 from pipeline.detect.learned import ClassifierModel, Example, train_classifier
 from pipeline.detect.measure import to_gray
 from pipeline.detect.vector import changes_fc, detections_fc
-from pipeline.errors import ModelFileError, TileReadError
+from pipeline.errors import TileReadError
 from pipeline.io.atomic import sha256_file, write_json_atomic
 from pipeline.io.rasters import read_array, read_grid
 from pipeline.io.vector import write_features
+from pipeline.learn.modelfile import read_model_json
 from pipeline.model import Detection, ObjectChange, Tile
 
 #: Tiles larger than this many pixels on a side are processed in windows.
@@ -287,20 +288,9 @@ def save_model(model: ClassifierModel, path: str | os.PathLike[str]) -> Path:
     return write_json_atomic(path, model.to_dict())
 
 
-def _read_model_json(path: str | os.PathLike[str]) -> Any:
-    """The parsed JSON of a model file; :class:`ModelFileError` naming the file otherwise."""
-    p = Path(path)
-    try:
-        return json.loads(p.read_text("utf-8"))
-    except FileNotFoundError as exc:
-        raise ModelFileError(f"{p}: model file not found") from exc
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelFileError(f"{p}: not a sitewatch model file (expected JSON: {exc})") from exc
-
-
 def load_model(path: str | os.PathLike[str]) -> ClassifierModel:
     """Read and validate a model file written by :func:`save_model`."""
-    return ClassifierModel.from_dict(_read_model_json(path), source=str(Path(path)))
+    return ClassifierModel.from_dict(read_model_json(path), source=str(Path(path)))
 
 
 def train_from_labels(
@@ -373,7 +363,7 @@ def save_dense_model(model: DenseModel, path: str | os.PathLike[str]) -> Path:
 
 def load_dense_model(path: str | os.PathLike[str]) -> DenseModel:
     """Read and validate a model file written by :func:`save_dense_model`."""
-    return DenseModel.from_dict(_read_model_json(path), source=str(Path(path)))
+    return DenseModel.from_dict(read_model_json(path), source=str(Path(path)))
 
 
 def train_dense_from_labels(

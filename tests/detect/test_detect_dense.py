@@ -16,7 +16,6 @@ from pipeline.detect.dense import (
     DenseModel,
     DenseParams,
     TrainingImage,
-    TreeEnsemble,
     centre_map,
     detect_boxes,
     train_dense,
@@ -130,22 +129,6 @@ def test_model_file_round_trip_gives_identical_probabilities(trained, tmp_path):
     assert json.loads(path.read_text())["version"] == model.version
 
 
-def test_tree_export_matches_scikit_learn_and_plain_numpy():
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(3000, 6))
-    y = (x[:, 0] + x[:, 1] ** 2 > 1).astype(int)
-    x[::5, 2] = np.nan
-    clf = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(x, y)
-    t = TreeEnsemble.from_dict(json.loads(json.dumps(TreeEnsemble.from_sklearn(clf).to_dict())))
-    want = clf._raw_predict(x).ravel()
-    np.testing.assert_allclose(t.raw(x), want, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(t.raw_numpy(x), want, rtol=0, atol=1e-9)
-    split = t.raw(x, stop=10) + t.raw(x, start=10, baseline=False)
-    np.testing.assert_allclose(split, want, rtol=0, atol=1e-9)
-
-
 def test_detector_records_model_and_boxes(trained, scene):
     model, (img, truth) = trained
     tile = scene.mem_tile(img.shape[1:], GSD, sun_az=None, sun_el=None)
@@ -164,7 +147,7 @@ def test_missing_corrupt_and_foreign_model_files(tmp_path, trained):
     with pytest.raises(ModelFileError, match="bad.json"):
         load_dense_model(bad)
     bad.write_text(json.dumps({"format": "sitewatch-detect-classifier"}))
-    with pytest.raises(ModelFileError, match="not a dense detector model"):
+    with pytest.raises(ModelFileError, match="not a sitewatch dense detector model"):
         load_dense_model(bad)
     d = trained[0].to_dict()
     d["centre"]["left"] = d["centre"]["left"][:-3]

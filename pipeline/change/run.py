@@ -302,15 +302,28 @@ def _integer_offset(src: Any, crs: str, transform: Affine) -> tuple[int, int] | 
 
 
 # --------------------------------------------------------------------------- stores
-class _TiffStore:
-    """A block store backed by a tiled GeoTIFF opened in r+ mode."""
+class _BlockStore:
+    """A one-band block store on ``grid``: a tiled GeoTIFF at ``path``, or GDAL memory (MEM).
 
-    def __init__(self, path: Path, grid: Grid, dtype: str, nodata: float) -> None:
+    Every pixel is written by the engine, so no fill is needed.
+    """
+
+    def __init__(self, grid: Grid, dtype: str, nodata: float, path: Path | None = None) -> None:
         self.path = path
+        where: dict[str, Any] = (
+            {"driver": "MEM"}
+            if path is None
+            else {
+                "driver": "GTiff",
+                "tiled": True,
+                "blockxsize": 256,
+                "blockysize": 256,
+                "BIGTIFF": "IF_SAFER",
+            }
+        )
         self._ds = rasterio.open(
-            path,
+            "" if path is None else path,
             "w+",
-            driver="GTiff",
             width=grid.width,
             height=grid.height,
             count=1,
@@ -318,10 +331,7 @@ class _TiffStore:
             crs=grid.crs,
             transform=grid.transform,
             nodata=nodata,
-            tiled=True,
-            blockxsize=256,
-            blockysize=256,
-            BIGTIFF="IF_SAFER",
+            **where,
         )
 
     def write(self, row: int, col: int, block: np.ndarray) -> None:
@@ -334,40 +344,11 @@ class _TiffStore:
         self._ds.close()
 
     def source(self) -> Any:
-        """What :func:`_to_cog` copies: the file, closed."""
+        """What :func:`_to_cog` copies: the open MEM dataset, or the closed file's path."""
+        if self.path is None:
+            return self._ds
         self.close()
         return self.path
-
-
-class _MemStore:
-    """A block store in a GDAL in-memory (MEM) dataset, copied straight to a COG."""
-
-    def __init__(self, grid: Grid, dtype: str, nodata: float) -> None:
-        self._ds = rasterio.open(
-            "",
-            "w+",
-            driver="MEM",
-            width=grid.width,
-            height=grid.height,
-            count=1,
-            dtype=dtype,
-            crs=grid.crs,
-            transform=grid.transform,
-            nodata=nodata,
-        )
-
-    def write(self, row: int, col: int, block: np.ndarray) -> None:
-        self._ds.write(block, 1, window=Window(col, row, block.shape[1], block.shape[0]))
-
-    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
-        return np.asarray(self._ds.read(1, window=Window(col, row, width, height)))
-
-    def close(self) -> None:
-        self._ds.close()
-
-    def source(self) -> Any:
-        """What :func:`_to_cog` copies: the open dataset."""
-        return self._ds
 
 
 #: Tile size of the output COGs, pixels.
@@ -535,19 +516,13 @@ def compare_tiles(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".work.", dir=out))
-    stores: list[_TiffStore | _MemStore] = []
+    stores: list[_BlockStore] = []
     try:
-        # every pixel of both stores is written by the engine (no fill needed)
-        if grid.height * grid.width <= _IN_MEMORY_PX:
-            stores = [
-                _MemStore(grid, "float32", math.nan),
-                _MemStore(grid, "uint8", 255),
-            ]
-        else:
-            stores = [
-                _TiffStore(work / "score.tif", grid, "float32", math.nan),
-                _TiffStore(work / "mask.tif", grid, "uint8", 255),
-            ]
+        in_memory = grid.height * grid.width <= _IN_MEMORY_PX
+        stores = [
+            _BlockStore(grid, "float32", math.nan, None if in_memory else work / "score.tif"),
+            _BlockStore(grid, "uint8", 255, None if in_memory else work / "mask.tif"),
+        ]
         score_store, mask_store = stores
         try:
             with (

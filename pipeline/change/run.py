@@ -16,12 +16,14 @@ import math
 import os
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
@@ -34,15 +36,17 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from pipeline.change.engine import (
+    ArrayStore,
     ChangeParams,
     EngineResult,
     Progress,
     RegionPx,
     run_engine,
 )
+from pipeline.change.pyramid import halve_nearest, overview_levels
 from pipeline.errors import ConfigError, OverlapError, TilePairError, TileReadError
 from pipeline.grid import Grid
-from pipeline.io.atomic import atomic_path, write_json_atomic
+from pipeline.io.atomic import write_json_atomic
 from pipeline.io.vector import write_features
 from pipeline.model import ChangeRegion, Tile, stable_id
 
@@ -115,7 +119,9 @@ class RasterPair:
     Both tiles are warped (bilinear) onto ``grid``; the after tile may carry a
     residual shift ``(d_row, d_col)`` in pixels, applied in the warp. Pixels
     outside a tile, nodata or masked count as invalid. Use as a context
-    manager (it owns the open datasets).
+    manager (it owns the open datasets). Each thread that reads opens the
+    files for itself (GDAL datasets are not to be shared between threads),
+    so the engine's block workers read their windows in parallel.
     """
 
     def __init__(
@@ -126,21 +132,55 @@ class RasterPair:
         *,
         bands: int | None = None,
         shift: tuple[float, float] = (0.0, 0.0),
+        parallel_reads: bool = True,
     ) -> None:
+        #: Whether the engine's workers read (each thread through datasets of
+        #: its own). Each thread's memory maps count in the resident size, so
+        #: scenes kept on disk for bounded memory are read by one thread.
+        self.thread_safe = parallel_reads
         self.before, self.after, self.grid = before, after, grid
         self._bands = bands or min(before.band_count, after.band_count)
         self._shift = shift
         self._stack = ExitStack()
-        self._b: WarpedVRT | None = None
-        self._a: WarpedVRT | None = None
-        self._direct: list[tuple[Any, tuple[int, int], _MappedTile] | None] = [None, None]
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._open = False
 
     def __enter__(self) -> RasterPair:
+        self._open = True
         try:
-            bsrc = self._stack.enter_context(rasterio.open(self.before.path))
-            asrc = self._stack.enter_context(rasterio.open(self.after.path))
-        except rasterio.errors.RasterioIOError as exc:
+            self._handles()  # open errors surface here, in the caller's thread
+        except BaseException:
+            self._open = False
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._open = False
+        with self._lock:
             self._stack.close()
+
+    def _handles(self) -> _PairHandles:
+        """The calling thread's open datasets (opened on its first read)."""
+        if not self._open:
+            raise RuntimeError("RasterPair must be used as a context manager")
+        handles: _PairHandles | None = getattr(self._local, "handles", None)
+        if handles is not None:
+            return handles
+        stack = ExitStack()
+        try:
+            # opened inside an Env of this call, so that the datasets own none
+            # and the opening thread need not be the one that closes them
+            with rasterio.Env():
+                bsrc = stack.enter_context(rasterio.open(self.before.path))
+                asrc = stack.enter_context(rasterio.open(self.after.path))
+        except rasterio.errors.RasterioIOError as exc:
+            stack.close()
             raise TileReadError(f"cannot open tile pair: {exc}") from exc
         g = self.grid
         common = {
@@ -150,24 +190,26 @@ class RasterPair:
             "resampling": Resampling.bilinear,
             "add_alpha": True,
         }
-        self._b = self._stack.enter_context(WarpedVRT(bsrc, transform=g.transform, **common))
         t = g.transform * Affine.translation(-self._shift[1], -self._shift[0])
-        self._a = self._stack.enter_context(WarpedVRT(asrc, transform=t, **common))
+        vrts = (
+            stack.enter_context(WarpedVRT(bsrc, transform=g.transform, **common)),
+            stack.enter_context(WarpedVRT(asrc, transform=t, **common)),
+        )
+        idx = list(range(1, self._bands + 1))
         # fast path: a tile already on the grid (same CRS and pixel size, integer offset)
-        for i, (src, tr) in enumerate(((bsrc, g.transform), (asrc, t))):
+        direct: list[_Direct | None] = []
+        for src, tr in ((bsrc, g.transform), (asrc, t)):
             off = _integer_offset(src, g.crs, tr)
-            if off is not None:
-                mapped = self._stack.enter_context(_MappedTile(src.name))
-                self._direct[i] = (src, off, mapped)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stack.close()
+            if off is None:
+                direct.append(None)
+                continue
+            mapped = stack.enter_context(_MappedTile(src.name))
+            direct.append(_Direct(src, off, mapped, _all_valid(src, idx)))
+        handles = _PairHandles(vrts, (direct[0], direct[1]))
+        with self._lock:
+            self._stack.enter_context(stack)
+        self._local.handles = handles
+        return handles
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -181,23 +223,26 @@ class RasterPair:
 
     def with_shift(self, shift: tuple[float, float]) -> RasterPair:
         """An open pair whose after tile is shifted by ``(d_row, d_col)`` pixels."""
-        pair = RasterPair(self.before, self.after, self.grid, bands=self._bands, shift=shift)
+        pair = RasterPair(
+            self.before,
+            self.after,
+            self.grid,
+            bands=self._bands,
+            shift=shift,
+            parallel_reads=self.thread_safe,
+        )
         pair.__enter__()
-        self._stack.push(pair.__exit__)
+        with self._lock:
+            self._stack.push(pair.__exit__)
         return pair
 
     def _read(
-        self,
-        vrt: WarpedVRT | None,
-        win: Window,
-        direct: tuple[Any, tuple[int, int], _MappedTile] | None,
+        self, vrt: WarpedVRT, win: Window, direct: _Direct | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        if vrt is None:
-            raise RuntimeError("RasterPair must be used as a context manager")
         idx = list(range(1, self._bands + 1))
         if direct is not None:
-            src, (dr, dc), mapped = direct
-            r0, c0 = int(win.row_off) + dr, int(win.col_off) + dc
+            src = direct.src
+            r0, c0 = int(win.row_off) + direct.offset[0], int(win.col_off) + direct.offset[1]
             if (
                 r0 >= 0
                 and c0 >= 0
@@ -205,10 +250,12 @@ class RasterPair:
                 and c0 + win.width <= src.width
             ):
                 w2 = Window(c0, r0, win.width, win.height)
-                # GDAL converts to float32 while reading (no second copy)
-                ds = mapped.dataset(int(win.height) * int(win.width))
-                data = ds.read(idx, window=w2, out_dtype=np.float32)
-                if _all_valid(src, idx):
+                # read in the file's own type, converted by numpy: GDAL's conversion
+                # while de-interleaving pixel-interleaved uint16 took twice as long
+                # (3-band 1030 px window: 5.9 -> 2.6 ms)
+                ds = direct.mapped.dataset(int(win.height) * int(win.width))
+                data = ds.read(idx, window=w2).astype(np.float32, copy=False)
+                if direct.all_valid:
                     return data, np.ones(data.shape[1:], dtype=bool)
                 return data, np.all(ds.read_masks(idx, window=w2) > 0, axis=0)
         data = vrt.read(idx, window=win, out_dtype=np.float32)
@@ -222,10 +269,29 @@ class RasterPair:
         self, row: int, col: int, height: int, width: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Window of both dates (float32 ``(bands, h, w)``) and joint validity."""
+        h = self._handles()
         win = Window(col, row, width, height)
-        b, vb = self._read(self._b, win, self._direct[0])
-        a, va = self._read(self._a, win, self._direct[1])
+        b, vb = self._read(h.vrts[0], win, h.direct[0])
+        a, va = self._read(h.vrts[1], win, h.direct[1])
         return b, a, vb & va
+
+
+@dataclass(frozen=True)
+class _Direct:
+    """A tile read without warping: its dataset, the grid's ``(row, col)`` in it, its memory map."""
+
+    src: Any
+    offset: tuple[int, int]
+    mapped: _MappedTile
+    all_valid: bool
+
+
+@dataclass(frozen=True)
+class _PairHandles:
+    """One thread's open datasets of a :class:`RasterPair`."""
+
+    vrts: tuple[WarpedVRT, WarpedVRT]
+    direct: tuple[_Direct | None, _Direct | None]
 
 
 #: Pixels read through one memory map before the file is opened again.
@@ -302,28 +368,22 @@ def _integer_offset(src: Any, crs: str, transform: Affine) -> tuple[int, int] | 
 
 
 # --------------------------------------------------------------------------- stores
-class _BlockStore:
-    """A one-band block store on ``grid``: a tiled GeoTIFF at ``path``, or GDAL memory (MEM).
+class _FileStore:
+    """A one-band block store on ``grid`` in a tiled GeoTIFF at ``path`` (for large scenes).
 
     Every pixel is written by the engine, so no fill is needed.
     """
 
-    def __init__(self, grid: Grid, dtype: str, nodata: float, path: Path | None = None) -> None:
+    def __init__(self, grid: Grid, dtype: str, nodata: float, path: Path) -> None:
         self.path = path
-        where: dict[str, Any] = (
-            {"driver": "MEM"}
-            if path is None
-            else {
-                "driver": "GTiff",
-                "tiled": True,
-                "blockxsize": 256,
-                "blockysize": 256,
-                "BIGTIFF": "IF_SAFER",
-            }
-        )
         self._ds = rasterio.open(
-            "" if path is None else path,
+            path,
             "w+",
+            driver="GTiff",
+            tiled=True,
+            blockxsize=256,
+            blockysize=256,
+            BIGTIFF="IF_SAFER",
             width=grid.width,
             height=grid.height,
             count=1,
@@ -331,7 +391,6 @@ class _BlockStore:
             crs=grid.crs,
             transform=grid.transform,
             nodata=nodata,
-            **where,
         )
 
     def write(self, row: int, col: int, block: np.ndarray) -> None:
@@ -343,16 +402,10 @@ class _BlockStore:
     def close(self) -> None:
         self._ds.close()
 
-    def source(self) -> Any:
-        """What :func:`_to_cog` copies: the open MEM dataset, or the closed file's path."""
-        if self.path is None:
-            return self._ds
-        self.close()
-        return self.path
-
 
 #: Tile size of the output COGs, pixels.
 _COG_BLOCK = 512
+_GDAL_TYPES = {np.dtype(np.float32): "Float32", np.dtype(np.uint8): "Byte"}
 
 
 def _cog_overview_factors(width: int, height: int) -> list[int]:
@@ -366,32 +419,91 @@ def _cog_overview_factors(width: int, height: int) -> list[int]:
     return factors
 
 
-def _to_cog(src: Any, target: Path, *, predictor: int, resampling: str) -> None:
-    """Copy ``src`` (a GeoTIFF path or an open MEM dataset) to a COG at ``target``."""
-    with atomic_path(target, suffix=".tif") as tmp, rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB):
-        # overviews built into the uncompressed source: left to the COG driver
-        # they go through a compressed temporary file and are encoded twice
-        # (score COG of 25 MP: 1.70 -> 1.21 CPU s, the same overview levels)
-        with ExitStack() as stack:
-            ds = src if not isinstance(src, Path) else stack.enter_context(rasterio.open(src, "r+"))
-            factors = _cog_overview_factors(ds.width, ds.height)
-            if factors:
-                ds.build_overviews(factors, Resampling[resampling])
+def _array_vrt(levels: list[np.ndarray], grid: Grid, nodata: float) -> str:
+    """VRT of ``levels[0]`` on ``grid`` with ``levels[1:]`` as its overviews.
+
+    GDAL reads the C-contiguous arrays in place (``MEM:::DATAPOINTER``, opened
+    only with ``GDAL_MEM_ENABLE_OPEN``): they must stay alive while it is open.
+    """
+    from rasterio.crs import CRS
+
+    def source(a: np.ndarray) -> str:
+        if not a.flags.c_contiguous:
+            raise ValueError("arrays read in place by GDAL must be C-contiguous")
+        return (
+            f'<SourceFilename relativeToVRT="0">MEM:::DATAPOINTER={a.ctypes.data:#x},'
+            f"PIXELS={a.shape[1]},LINES={a.shape[0]},BANDS=1,"
+            f"DATATYPE={_GDAL_TYPES[a.dtype]}</SourceFilename><SourceBand>1</SourceBand>"
+        )
+
+    base = levels[0]
+    overviews = "".join(f"<Overview>{source(a)}</Overview>" for a in levels[1:])
+    srs = escape(CRS.from_user_input(grid.crs).to_wkt())
+    gt = ", ".join(repr(float(v)) for v in grid.transform.to_gdal())
+    return (
+        f'<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}">'
+        f"<SRS>{srs}</SRS><GeoTransform>{gt}</GeoTransform>"
+        f'<VRTRasterBand dataType="{_GDAL_TYPES[base.dtype]}" band="1">'
+        f"<NoDataValue>{'nan' if math.isnan(nodata) else repr(nodata)}</NoDataValue>"
+        f"<SimpleSource>{source(base)}</SimpleSource>{overviews}"
+        "</VRTRasterBand></VRTDataset>"
+    )
+
+
+def _to_cog(src: Path | str, target: Path, *, resampling: str) -> None:
+    """Copy ``src`` to a COG at ``target``.
+
+    ``src`` is a GeoTIFF file, whose overviews GDAL builds first with
+    ``resampling``, or the XML of :func:`_array_vrt`, which brings its own.
+    """
+    with rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB, GDAL_MEM_ENABLE_OPEN="YES"):
+        if isinstance(src, Path):
+            # overviews built into the uncompressed source: left to the COG driver
+            # they go through a compressed temporary file and are encoded twice
+            # (score COG of 25 MP: 1.70 -> 1.21 CPU s, the same overview levels)
+            with rasterio.open(src, "r+") as ds:
+                factors = _cog_overview_factors(ds.width, ds.height)
+                if factors:
+                    ds.build_overviews(factors, Resampling[resampling])
         rasterio.shutil.copy(
-            src if not isinstance(src, Path) else str(src),
-            str(tmp),
+            str(src),
+            str(target),
             driver="COG",
             # ZSTD level 1 on all cores: the same size as DEFLATE level 1 on the
             # float score in about half the time (lossless; GDAL >= 2.3 reads it)
             compress="ZSTD",
             level=1,
             num_threads="ALL_CPUS",
-            predictor=predictor,
+            # no predictor: the floating-point predictor made the score COG 8 %
+            # smaller but its encoding 1.8x slower (100 MP: 4.2 -> 2.3 CPU s);
+            # the mask compresses to almost nothing either way
+            predictor=1,
             blocksize=_COG_BLOCK,
             overviews="FORCE_USE_EXISTING",
             overview_resampling=resampling,
             BIGTIFF="IF_SAFER",
         )
+
+
+def _array_cog(
+    base: np.ndarray, first: np.ndarray | None, grid: Grid, nodata: float, target: Path
+) -> None:
+    """Write ``base`` (float32 score or uint8 mask on ``grid``) to a COG at ``target``.
+
+    Float overviews are ``first`` (the 2x level of :func:`~pipeline.change.pyramid.halve_mean`)
+    and its halvings; uint8 overviews are picked (nearest) from ``base``.
+    None are made for an image that fits in one tile.
+    """
+    levels = [base]
+    if _cog_overview_factors(base.shape[1], base.shape[0]):
+        if base.dtype == np.uint8:
+            levels += overview_levels(halve_nearest(base), tile_px=_COG_BLOCK, nearest=True)
+        elif first is not None:
+            levels += overview_levels(first, tile_px=_COG_BLOCK)
+        else:
+            raise ValueError("a float COG larger than one tile needs its first overview")
+    resampling = "nearest" if base.dtype == np.uint8 else "average"
+    _to_cog(_array_vrt(levels, grid, nodata), target, resampling=resampling)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -516,51 +628,73 @@ def compare_tiles(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".work.", dir=out))
-    stores: list[_BlockStore] = []
+    files: list[_FileStore] = []
     try:
-        in_memory = grid.height * grid.width <= _IN_MEMORY_PX
-        stores = [
-            _BlockStore(grid, "float32", math.nan, None if in_memory else work / "score.tif"),
-            _BlockStore(grid, "uint8", 255, None if in_memory else work / "mask.tif"),
-        ]
-        score_store, mask_store = stores
-        try:
-            with (
-                rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
-                RasterPair(before, after, grid) as pair,
-            ):
-                res = run_engine(
-                    pair,
-                    p,
-                    gsd_m=gsd_m,
-                    score_store=score_store,
-                    mask_store=mask_store,
-                    progress=progress,
-                    change_method=change_method,
-                )
-        except ValueError as exc:
-            if "no valid pixels" in str(exc):
-                raise TilePairError(
-                    f"{before.path} and {after.path} have no valid pixels in common "
-                    "(all nodata or cloud over the overlap)"
-                ) from exc
-            raise
+        rows, cols = grid.shape
+        score_store: ArrayStore | _FileStore
+        mask_store: ArrayStore | _FileStore
+        overview: ArrayStore | None = None
+        if rows * cols <= _IN_MEMORY_PX:
+            # numpy stores: the block workers read them in parallel, and GDAL
+            # copies them to COGs in place (no MEM dataset written block by block)
+            score_store = ArrayStore(np.empty((rows, cols), np.float32))
+            mask_store = ArrayStore(np.empty((rows, cols), np.uint8))
+            if _cog_overview_factors(cols, rows):
+                overview = ArrayStore(np.empty((-(-rows // 2), -(-cols // 2)), np.float32))
+        else:
+            score_store = _FileStore(grid, "float32", math.nan, work / "score.tif")
+            mask_store = _FileStore(grid, "uint8", 255, work / "mask.tif")
+            files = [score_store, mask_store]
         score_path, mask_path = out / "score.tif", out / "mask.tif"
-        # both COGs are written by GDAL (GIL released) while the vectors are
-        # built, each store used by one thread only
-        score_src, mask_src = (st.source() for st in stores)
+        # COGs are written into the work folder and moved into place at the
+        # end, so a failed run replaces none of the previous outputs
+        score_cog, mask_cog = work / "score.tif.cog", work / "mask.tif.cog"
+        # GDAL writes the COGs (GIL released) while the engine's mask pass runs
+        # or the vectors are built
         with ThreadPoolExecutor(max_workers=2) as pool:
-            cogs = [
-                # no predictor: the floating-point predictor made the score COG 8 %
-                # smaller but its encoding 1.8x slower (100 MP: 4.2 -> 2.3 CPU s);
-                # the mask compresses to almost nothing either way
-                pool.submit(
-                    _to_cog, stores[0].source(), score_path, predictor=1, resampling="average"
-                ),
-                pool.submit(
-                    _to_cog, stores[1].source(), mask_path, predictor=1, resampling="nearest"
-                ),
-            ]
+            jobs: list[Future[None]] = []
+
+            def score_final() -> None:
+                if isinstance(score_store, ArrayStore):
+                    a = None if overview is None else overview.array
+                    jobs.append(
+                        pool.submit(_array_cog, score_store.array, a, grid, math.nan, score_cog)
+                    )
+
+            try:
+                with (
+                    rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
+                    RasterPair(
+                        before, after, grid, parallel_reads=isinstance(score_store, ArrayStore)
+                    ) as pair,
+                ):
+                    res = run_engine(
+                        pair,
+                        p,
+                        gsd_m=gsd_m,
+                        score_store=score_store,
+                        mask_store=mask_store,
+                        progress=progress,
+                        change_method=change_method,
+                        score_overview=overview,
+                        on_score_final=score_final,
+                    )
+            except ValueError as exc:
+                if "no valid pixels" in str(exc):
+                    raise TilePairError(
+                        f"{before.path} and {after.path} have no valid pixels in common "
+                        "(all nodata or cloud over the overlap)"
+                    ) from exc
+                raise
+            if isinstance(mask_store, ArrayStore):
+                jobs.append(pool.submit(_array_cog, mask_store.array, None, grid, 255, mask_cog))
+            else:
+                for f in files:
+                    f.close()
+                jobs += [
+                    pool.submit(_to_cog, files[0].path, score_cog, resampling="average"),
+                    pool.submit(_to_cog, files[1].path, mask_cog, resampling="nearest"),
+                ]
             regions = regions_to_model(
                 res.regions,
                 grid,
@@ -571,16 +705,18 @@ def compare_tiles(
             )
             gj = write_features(out / "changes.geojson", regions, layer="changes")
             gp = write_features(out / "changes.gpkg", regions, layer="changes")
-            for c in cogs:
-                c.result()
+            for j in jobs:
+                j.result()
+        os.replace(score_cog, score_path)
+        os.replace(mask_cog, mask_path)
         # compact JSON (the C encoder): polygons with pixel-edge vertices are long
         rj = write_json_atomic(out / "regions.json", [r.to_dict() for r in regions], indent=None)
         summary = _summary(res, before, after, grid, gsd_m, regions)
         summary["method"] = method_label
         sj = write_json_atomic(out / "summary.json", summary)
     finally:
-        for s in stores:
-            s.close()
+        for f in files:
+            f.close()
         shutil.rmtree(work, ignore_errors=True)
     return ChangeOutputs(out, score_path, mask_path, gj, gp, rj, sj, regions, summary)
 

@@ -25,7 +25,7 @@ from pipeline.detect.classify import TypeCall, classify_dims, classify_rotor
 from pipeline.detect.geometry import ring_polygon
 from pipeline.detect.measure import Blob, Evidence, MeasureParams, evidence, find_objects
 from pipeline.detect.nose import nose_state
-from pipeline.detect.rotor import Rotor, RotorParams, find_rotors
+from pipeline.detect.rotor import Rotor, RotorParams, find_rotors, seat_on_body
 from pipeline.detect.vessels import VesselBlob, VesselParams, find_vessels, water_mask
 from pipeline.grid import Grid
 from pipeline.model import Detection, Tile
@@ -143,7 +143,7 @@ class MeasureDetector:
     gate: ShapeGate = field(default_factory=ShapeGate)
     gsd_m: float | None = None
     name: str = "measure"
-    version: str = "1.8"
+    version: str = "1.9"
     vessels: VesselParams | None = field(default_factory=VesselParams)
     rotors: RotorParams | None = field(default_factory=RotorParams)
     max_wet_fraction: float = 0.3
@@ -183,6 +183,17 @@ class MeasureDetector:
             sun_elevation_deg=tile.sun_elevation_deg,
             params=self.rotors,
         )
+        found = [
+            seat_on_body(
+                r,
+                ev_maps.bright,
+                gsd_m=gsd_m,
+                sun_azimuth_deg=tile.sun_azimuth_deg,
+                sun_elevation_deg=tile.sun_elevation_deg,
+                params=self.rotors,
+            )
+            for r in found
+        ]
         return [(r, self.rotor_detection(r, gsd_m=gsd_m, grid=grid, tile=tile)) for r in found]
 
     def rotor_detection(self, rotor: Rotor, *, gsd_m: float, grid: Grid, tile: Tile) -> Detection:

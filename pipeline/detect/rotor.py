@@ -23,6 +23,12 @@ barely show, but the blades and their shadows do. Steps:
    heading = from the tail through the hub; overall length = tail run +
    radius (the front of the rotor disc is the front of the footprint, as in
    the reference table's ``length_m``).
+5. **Hub onto the body** (:func:`seat_on_body`) -- on dark asphalt the blades
+   hardly differ from the ground and only their shadows show, so the star
+   found is the shadows' hub, displaced from the real one away from the sun
+   by (rotor height) / tan(sun elevation). The fuselage, brighter than such
+   ground, lies on the body axis through the real hub: the hub is moved
+   toward the sun to where the axis runs along the fuselage.
 
 Typing is :func:`pipeline.detect.classify.classify_rotor` against the table's
 helicopter rows, whose ``wingspan_m`` column holds the rotor diameter.
@@ -78,6 +84,9 @@ class RotorParams:
     tail_min_ratio: float = 1.08
     tail_max_ratio: float = 1.8
     max_blade_height_m: float = 8.0
+    body_reach_radii: float = 0.5
+    min_body_gain: float = 0.25
+    min_body_cover: float = 0.6
 
 
 @dataclass(frozen=True)
@@ -462,4 +471,63 @@ def _measure(
     )
 
 
-__all__ = ["Rotor", "RotorParams", "find_rotors"]
+def seat_on_body(
+    rotor: Rotor,
+    body: np.ndarray,
+    *,
+    gsd_m: float,
+    sun_azimuth_deg: float | None,
+    sun_elevation_deg: float | None = None,
+    params: RotorParams | None = None,
+) -> Rotor:
+    """Move a rotor hub found on the blades' shadows onto the fuselage.
+
+    The real hub lies up to ``max_blade_height_m / tan(elevation)`` metres
+    toward the sun from the shadows' hub, on the body axis (the line through
+    the hub along ``heading_deg``). ``body`` is ``(rows, cols)`` True on object
+    pixels that are not shadow (e.g. :attr:`pipeline.detect.measure.Evidence.bright`).
+    For offsets in half-pixel steps toward the sun, the share of body pixels
+    (one pixel of slack) on the axis segment ``body_reach_radii`` rotor radii
+    either side of the hub is taken; the hub moves to the middle of the
+    offsets within 0.05 of the best share when that share beats the share at
+    the found hub by ``min_body_gain`` and reaches ``min_body_cover``.
+    Otherwise, or with an unknown sun, ``rotor`` is returned unchanged.
+    Radius, heading and tail are kept (a shadow on flat ground has the
+    rotor's plan shape).
+    """
+    p = params or RotorParams()
+    if sun_azimuth_deg is None or not body.any():
+        return rotor
+    elev = min(max(sun_elevation_deg or 30.0, 10.0), 89.0)
+    far = p.max_blade_height_m / math.tan(math.radians(elev)) / gsd_m
+    s = math.radians(sun_azimuth_deg)
+    toward = np.array([-math.cos(s), math.sin(s)])
+    axis = np.array(heading_vector(rotor.heading_deg))
+    reach = p.body_reach_radii * rotor.radius_px
+    along = np.arange(-reach, reach + 1e-9, 0.5)
+    offsets = np.arange(0.0, far + 1e-9, 0.5)
+    look = ndimage.binary_dilation(body)
+    rows, cols = body.shape
+    hub = np.asarray(rotor.hub_rc, dtype=np.float64)
+    pts = hub[None, None, :] + offsets[:, None, None] * toward + along[None, :, None] * axis
+    ri = np.floor(pts[..., 0]).astype(np.int64)
+    ci = np.floor(pts[..., 1]).astype(np.int64)
+    inside = (ri >= 0) & (ri < rows) & (ci >= 0) & (ci < cols)
+    hit = np.zeros(ri.shape, dtype=bool)
+    hit[inside] = look[ri[inside], ci[inside]]
+    share = hit.mean(axis=1)
+    best = float(share.max())
+    if best < p.min_body_cover or best < share[0] + p.min_body_gain:
+        return rotor
+    top = np.nonzero(share >= best - 0.05)[0]
+    new = hub + 0.5 * (offsets[top[0]] + offsets[top[-1]]) * toward
+    return Rotor(
+        hub_rc=(float(new[0]), float(new[1])),
+        radius_px=rotor.radius_px,
+        tail_px=rotor.tail_px,
+        heading_deg=rotor.heading_deg,
+        blades=rotor.blades,
+    )
+
+
+__all__ = ["Rotor", "RotorParams", "find_rotors", "seat_on_body"]

@@ -13,7 +13,7 @@ from pipeline.detect.classify import classify_rotor
 from pipeline.detect.detectors import MeasureDetector
 from pipeline.detect.geometry import ring_iou
 from pipeline.detect.measure import evidence
-from pipeline.detect.rotor import _blade_count, find_rotors
+from pipeline.detect.rotor import Rotor, _blade_count, find_rotors, seat_on_body
 from pipeline.model import Tile
 
 
@@ -142,3 +142,17 @@ def test_blade_count_needs_three_lines_through_the_hub():
     assert _blade_count(deg(np.array([0.0, 72.0, 144.0, 216.0, 288.0])), 12.0) == 5
     assert _blade_count(deg(np.array([0.0, 90.0, 180.0, 270.0])), 12.0) is None
     assert _blade_count(deg(np.array([5.0, 50.0, 95.0, 140.0])), 12.0) == 8
+
+
+def test_seat_on_body_keeps_a_hub_already_on_the_body_and_needs_a_sun():
+    body = np.zeros((80, 80), dtype=bool)
+    body[38:43, 20:60] = True  # a fuselage along the columns (heading 90)
+    on = Rotor(hub_rc=(40.5, 42.0), radius_px=16.0, tail_px=None, heading_deg=90.0, blades=5)
+    assert seat_on_body(on, body, gsd_m=0.5, sun_azimuth_deg=180.0, sun_elevation_deg=40.0) == on
+    # the shadows' hub 8 px north of the body (sun due south): moved onto the body
+    off = Rotor(hub_rc=(32.5, 42.0), radius_px=16.0, tail_px=None, heading_deg=90.0, blades=5)
+    moved = seat_on_body(off, body, gsd_m=0.5, sun_azimuth_deg=180.0, sun_elevation_deg=40.0)
+    assert 38.0 <= moved.hub_rc[0] <= 42.0 and moved.hub_rc[1] == pytest.approx(42.0)
+    assert seat_on_body(off, body, gsd_m=0.5, sun_azimuth_deg=None) == off
+    # nothing of a body toward the sun (sun due north): unchanged
+    assert seat_on_body(off, body, gsd_m=0.5, sun_azimuth_deg=0.0, sun_elevation_deg=40.0) == off

@@ -403,8 +403,9 @@ def _pipelined(
     At most ``workers + 1`` blocks are in flight, so memory stays bounded.
     ``read`` runs in the pool too when ``read_in_pool`` (a thread-safe reader:
     reading one window after another in this thread left the workers waiting,
-    100 MP benchmark pair: score pass 2.3 -> 1.5 s); otherwise the reader is
-    only touched from this thread. Stores are always written by the caller.
+    100 MP benchmark pair with numpy stores, quiet machine: score pass 3.2-3.3 s
+    read here, 2.4-2.6 s read in the pool); otherwise the reader is only
+    touched from this thread. Stores are always written by the caller.
     """
     if workers <= 1:
         for it in items:

@@ -11,7 +11,7 @@ import pipeline
 #: own ``__version__``/``VERSION``/``METHOD_VERSION`` (when it has one) is appended.
 STAGE_VERSIONS: dict[str, str] = {
     "ingest": "1",
-    "change": "4",
+    "change": "5",
     "detect": "1",
     "object_change": "1",
     "annotate": "1",

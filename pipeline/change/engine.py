@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
 
@@ -53,7 +53,7 @@ from pipeline.change.cloud import (
 )
 from pipeline.change.coreg import Shift, estimate_shift, shift_image, shift_valid
 from pipeline.change.methods import ChangeMethod, Sample, get_method
-from pipeline.change.pyramid import halve_mean
+from pipeline.change.pyramid import halvings
 from pipeline.change.radiometry import Normaliser, fit_normaliser
 from pipeline.change.thresholds import choose_threshold
 from pipeline.errors import ConfigError
@@ -570,7 +570,8 @@ def run_engine(
     mask_store: Store,
     progress: Progress | None = None,
     change_method: ChangeMethod | None = None,
-    score_overview: Store | None = None,
+    score_overviews: Sequence[Store] = (),
+    mask_overviews: Sequence[Store] = (),
     on_score_final: Callable[[], None] | None = None,
 ) -> EngineResult:
     """Run the three passes over ``source``; per-pixel results go to the stores.
@@ -592,12 +593,16 @@ def run_engine(
     change_method : ChangeMethod, optional
         Use this method instead of the registry's ``params.method`` (a trained
         model, see :func:`pipeline.change.learned.learned_method`).
-    score_overview : Store, optional
-        Receives the score's first overview (``ceil(rows / 2) x ceil(cols /
-        2)``, 2 x 2 means ignoring NaN, :func:`~pipeline.change.pyramid.halve_mean`),
-        computed block by block; cloud blanked in the mask pass is blanked here too.
+    score_overviews : sequence of Store, optional
+        Receive the score's overviews at factors 2, 4, ... (level ``k``:
+        ``ceil(rows / 2**k) x ceil(cols / 2**k)``, 2 x 2 means ignoring NaN,
+        :func:`~pipeline.change.pyramid.halvings`), computed block by block;
+        cloud blanked in the mask pass is blanked there too. Blocks are then
+        aligned to the coarsest factor (``block_size`` rounded up to it).
+    mask_overviews : sequence of Store, optional
+        Receive the mask's overviews at factors 2, 4, ... (nearest picks).
     on_score_final : callable, optional
-        Called once ``score_store`` and ``score_overview`` hold their final
+        Called once ``score_store`` and ``score_overviews`` hold their final
         values: after the score pass when no cloud is masked (the mask pass
         then only reads them), else after the mask pass.
     """
@@ -674,8 +679,10 @@ def run_engine(
     # ---- pass 2: score by blocks; cloud brightening per block, analysed in strips
     h_method = method.halo + _smooth_halo(params.presmooth_px)
     stride = max(1, int(math.ceil(math.sqrt(shape[0] * shape[1] / params.threshold_sample))))
-    # a multiple of 16 keeps every block aligned to the cloud cells
-    block_px = -(-params.block_size // 16) * 16
+    # a multiple of 16 keeps every block aligned to the cloud cells, and one of
+    # the coarsest overview factor makes the blocks' pyramids tile the scene's
+    align = max(16, 2 ** max(len(score_overviews), len(mask_overviews)))
+    block_px = -(-params.block_size // align) * align
     blocks = list(_blocks(shape, block_px))
 
     def prepare(b: np.ndarray, a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -759,21 +766,19 @@ def run_engine(
             core[1] + c_off + cc_ * stride
         ) // f_cell
         feats = None if bright is None else bright[np.newaxis]
-        ov = halve_mean(sc) if score_overview is not None else None
-        return core, sc, nvalid, smp[ok], cells, feats, counts, ov
+        ovs = halvings(sc, len(score_overviews))
+        return core, sc, nvalid, smp[ok], cells, feats, counts, ovs
 
     valid_px = 0
     samples: list[np.ndarray] = []
     sample_cells: list[np.ndarray] = []
-    for i, (core, sc, nvalid, smp, cells, feats, counts, ov) in enumerate(
+    for i, (core, sc, nvalid, smp, cells, feats, counts, ovs) in enumerate(
         _pipelined(
             blocks, read_score, compute_score, params.workers, read_in_pool=_thread_safe(source)
         )
     ):
         score_store.write(core[0], core[1], sc)
-        if score_overview is not None and ov is not None:
-            # blocks start on even pixels (a multiple of 16)
-            score_overview.write(core[0] // 2, core[1] // 2, ov)
+        _write_levels(score_overviews, core, ovs)
         valid_px += nvalid
         samples.append(smp)
         sample_cells.append(cells)
@@ -819,14 +824,15 @@ def run_engine(
     def compute_mask(item: tuple[Any, ...]) -> tuple[Any, ...]:
         core, ext, score = item
         cr, cc = core[0] - ext[0], core[1] - ext[1]
-        cloudy = cloudy_ov = None
+        cloudy = None
+        cloudy_ovs: list[np.ndarray] = []
         if strips is not None:
             cl = cells_to_pixels(strips.cells, strips.factor, *ext)
             if cl.any():
                 score[cl] = np.nan
                 if cl[cr : cr + core[2], cc : cc + core[3]].any():
                     cloudy = np.array(score[cr : cr + core[2], cc : cc + core[3]])
-                    cloudy_ov = halve_mean(cloudy) if score_overview is not None else None
+                    cloudy_ovs = halvings(cloudy, len(score_overviews))
         finite = np.isfinite(score)
         with np.errstate(invalid="ignore"):
             raw = finite & (score > thr)
@@ -888,19 +894,20 @@ def run_engine(
                     or (x1 >= core[1] + core[3] and core[1] + core[3] < shape[1])
                 )
                 polys.append((poly, on_border, float(sums[k]), int(counts[k]), float(peaks[k])))
-        return core, out, int(np.count_nonzero(mc)), polys, cloudy, cloudy_ov
+        out_ovs = halvings(out, len(mask_overviews), nearest=True)
+        return core, out, out_ovs, int(np.count_nonzero(mc)), polys, cloudy, cloudy_ovs
 
-    for i, (core, out, nchange, pieces, cloudy, cloudy_ov) in enumerate(
+    for i, (core, out, out_ovs, nchange, pieces, cloudy, cloudy_ovs) in enumerate(
         _pipelined(
             blocks, read_mask, compute_mask, params.workers, read_in_pool=_thread_safe(score_store)
         )
     ):
         mask_store.write(core[0], core[1], out)
+        _write_levels(mask_overviews, core, out_ovs)
         if cloudy is not None:
             # cloud is known only after the score pass: blank it in the stored score
             score_store.write(core[0], core[1], cloudy)
-            if score_overview is not None and cloudy_ov is not None:
-                score_overview.write(core[0] // 2, core[1] // 2, cloudy_ov)
+            _write_levels(score_overviews, core, cloudy_ovs)
         change_px += nchange
         for poly, on_border, *stats in pieces:
             (border if on_border else inner).append((poly, *stats))
@@ -926,6 +933,14 @@ def run_engine(
         change_px=change_px,
         params=params,
     )
+
+
+def _write_levels(
+    stores: Sequence[Store], core: tuple[int, int, int, int], levels: Sequence[np.ndarray]
+) -> None:
+    """Write a block's overview ``levels`` (factors 2, 4, ...) to ``stores``."""
+    for k, (store, level) in enumerate(zip(stores, levels, strict=True), start=1):
+        store.write(core[0] >> k, core[1] >> k, level)
 
 
 def _poly_key(p: Polygon) -> tuple[float, float]:

@@ -1,10 +1,12 @@
 """Overview pyramids of the change outputs, computed in numpy.
 
 The score COG's overviews are 2 x 2 averages that skip NaN (not scored), the
-values GDAL's ``average`` resampling gives; the mask's are nearest-neighbour
-picks. Computing the first level block by block while the score is hot in
-cache, and the rest from it, replaces GDAL's overview pass over the whole
-score (100 MP benchmark pair: 1.2 s wall, 1.6 CPU s, one thread).
+values GDAL's ``average`` resampling gives, each level from the one above;
+the mask's are nearest-neighbour picks. The change engine computes every
+level block by block while the block is hot in cache (blocks start on
+multiples of the coarsest factor, so the per-block pyramids tile the whole
+one exactly), which replaces GDAL's overview pass over the whole score
+(100 MP benchmark pair: 1.2 s wall, 1.6 CPU s, one thread).
 """
 
 from __future__ import annotations
@@ -49,14 +51,14 @@ def halve_nearest(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a[0::2, 0::2])
 
 
-def overview_levels(first: np.ndarray, *, tile_px: int, nearest: bool = False) -> list[np.ndarray]:
-    """``first`` (the 2x overview) and the halvings after it, down to one tile.
+def halvings(a: np.ndarray, count: int, *, nearest: bool = False) -> list[np.ndarray]:
+    """The first ``count`` overviews of ``a`` (factors 2, 4, ... ``2**count``).
 
-    Halving stops once both sides fit in ``tile_px`` pixels, as GDAL's COG
-    driver does by default; ``first`` is always returned.
+    Each level halves the one before it, by :func:`halve_mean` (float
+    scores) or :func:`halve_nearest` (``nearest``: masks).
     """
     halve = halve_nearest if nearest else halve_mean
-    levels = [first]
-    while max(levels[-1].shape) > tile_px:
-        levels.append(halve(levels[-1]))
+    levels: list[np.ndarray] = []
+    for _ in range(count):
+        levels.append(halve(levels[-1] if levels else a))
     return levels

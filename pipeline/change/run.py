@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -43,7 +44,6 @@ from pipeline.change.engine import (
     RegionPx,
     run_engine,
 )
-from pipeline.change.pyramid import halve_nearest, overview_levels
 from pipeline.errors import ConfigError, OverlapError, TilePairError, TileReadError
 from pipeline.grid import Grid
 from pipeline.io.atomic import write_json_atomic
@@ -376,7 +376,7 @@ class _FileStore:
 
     def __init__(self, grid: Grid, dtype: str, nodata: float, path: Path) -> None:
         self.path = path
-        self._ds = rasterio.open(
+        self._ds: Any = rasterio.open(
             path,
             "w+",
             driver="GTiff",
@@ -399,8 +399,23 @@ class _FileStore:
     def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
         return np.asarray(self._ds.read(1, window=Window(col, row, width, height)))
 
+    def freeze(self) -> None:
+        """Flush the file and keep it open for reading only (another handle may then read it)."""
+        self._ds.close()
+        try:
+            self._ds = rasterio.open(self.path)
+        except rasterio.errors.RasterioIOError as exc:
+            raise TileReadError(f"{self.path}: cannot open again ({exc})") from exc
+
     def close(self) -> None:
         self._ds.close()
+
+
+def _level_grid(grid: Grid, k: int) -> Grid:
+    """``grid``'s overview at factor ``2**k`` (``ceil`` of the halved sides, same origin)."""
+    f = 2**k
+    shape = (-(-grid.height // f), -(-grid.width // f))
+    return Grid(grid.crs, grid.transform * Affine.scale(f), shape)
 
 
 #: Tile size of the output COGs, pixels.
@@ -419,54 +434,60 @@ def _cog_overview_factors(width: int, height: int) -> list[int]:
     return factors
 
 
-def _array_vrt(levels: list[np.ndarray], grid: Grid, nodata: float) -> str:
+def _levels_vrt(
+    levels: Sequence[np.ndarray | Path], dtype: np.dtype[Any], grid: Grid, nodata: float
+) -> str:
     """VRT of ``levels[0]`` on ``grid`` with ``levels[1:]`` as its overviews.
 
-    GDAL reads the C-contiguous arrays in place (``MEM:::DATAPOINTER``, opened
-    only with ``GDAL_MEM_ENABLE_OPEN``): they must stay alive while it is open.
+    A level is a one-band GeoTIFF file or a C-contiguous array of ``dtype``,
+    which GDAL reads in place (``MEM:::DATAPOINTER``, opened only with
+    ``GDAL_MEM_ENABLE_OPEN``): it must stay alive while the VRT is open.
     """
     from rasterio.crs import CRS
 
-    def source(a: np.ndarray) -> str:
-        if not a.flags.c_contiguous:
+    def source(a: np.ndarray | Path) -> str:
+        if isinstance(a, Path):
+            name = escape(str(a))
+        elif not a.flags.c_contiguous:
             raise ValueError("arrays read in place by GDAL must be C-contiguous")
-        return (
-            f'<SourceFilename relativeToVRT="0">MEM:::DATAPOINTER={a.ctypes.data:#x},'
-            f"PIXELS={a.shape[1]},LINES={a.shape[0]},BANDS=1,"
-            f"DATATYPE={_GDAL_TYPES[a.dtype]}</SourceFilename><SourceBand>1</SourceBand>"
-        )
+        else:
+            name = (
+                f"MEM:::DATAPOINTER={a.ctypes.data:#x},PIXELS={a.shape[1]},LINES={a.shape[0]},"
+                f"BANDS=1,DATATYPE={_GDAL_TYPES[a.dtype]}"
+            )
+        band = "<SourceBand>1</SourceBand>"
+        return f'<SourceFilename relativeToVRT="0">{name}</SourceFilename>{band}'
 
-    base = levels[0]
     overviews = "".join(f"<Overview>{source(a)}</Overview>" for a in levels[1:])
     srs = escape(CRS.from_user_input(grid.crs).to_wkt())
     gt = ", ".join(repr(float(v)) for v in grid.transform.to_gdal())
     return (
         f'<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}">'
         f"<SRS>{srs}</SRS><GeoTransform>{gt}</GeoTransform>"
-        f'<VRTRasterBand dataType="{_GDAL_TYPES[base.dtype]}" band="1">'
+        f'<VRTRasterBand dataType="{_GDAL_TYPES[np.dtype(dtype)]}" band="1">'
         f"<NoDataValue>{'nan' if math.isnan(nodata) else repr(nodata)}</NoDataValue>"
-        f"<SimpleSource>{source(base)}</SimpleSource>{overviews}"
+        f"<SimpleSource>{source(levels[0])}</SimpleSource>{overviews}"
         "</VRTRasterBand></VRTDataset>"
     )
 
 
-def _to_cog(src: Path | str, target: Path, *, resampling: str) -> None:
-    """Copy ``src`` to a COG at ``target``.
+def _levels_cog(
+    levels: Sequence[np.ndarray | Path],
+    dtype: np.dtype[Any],
+    grid: Grid,
+    nodata: float,
+    target: Path,
+) -> None:
+    """Write a COG at ``target``: ``levels[0]`` on ``grid`` with ``levels[1:]`` as its overviews.
 
-    ``src`` is a GeoTIFF file, whose overviews GDAL builds first with
-    ``resampling``, or the XML of :func:`_array_vrt`, which brings its own.
+    The levels are the engine's (:func:`~pipeline.change.pyramid.halvings`):
+    float32 scores averaged, uint8 masks picked (nearest). See :func:`_levels_vrt`.
     """
+    resampling = "nearest" if np.dtype(dtype) == np.uint8 else "average"
+    xml = _levels_vrt(levels, dtype, grid, nodata)
     with rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB, GDAL_MEM_ENABLE_OPEN="YES"):
-        if isinstance(src, Path):
-            # overviews built into the uncompressed source: left to the COG driver
-            # they go through a compressed temporary file and are encoded twice
-            # (score COG of 25 MP: 1.70 -> 1.21 CPU s, the same overview levels)
-            with rasterio.open(src, "r+") as ds:
-                factors = _cog_overview_factors(ds.width, ds.height)
-                if factors:
-                    ds.build_overviews(factors, Resampling[resampling])
         rasterio.shutil.copy(
-            str(src),
+            xml,
             str(target),
             driver="COG",
             # ZSTD level 1 on all cores: the same size as DEFLATE level 1 on the
@@ -483,27 +504,6 @@ def _to_cog(src: Path | str, target: Path, *, resampling: str) -> None:
             overview_resampling=resampling,
             BIGTIFF="IF_SAFER",
         )
-
-
-def _array_cog(
-    base: np.ndarray, first: np.ndarray | None, grid: Grid, nodata: float, target: Path
-) -> None:
-    """Write ``base`` (float32 score or uint8 mask on ``grid``) to a COG at ``target``.
-
-    Float overviews are ``first`` (the 2x level of :func:`~pipeline.change.pyramid.halve_mean`)
-    and its halvings; uint8 overviews are picked (nearest) from ``base``.
-    None are made for an image that fits in one tile.
-    """
-    levels = [base]
-    if _cog_overview_factors(base.shape[1], base.shape[0]):
-        if base.dtype == np.uint8:
-            levels += overview_levels(halve_nearest(base), tile_px=_COG_BLOCK, nearest=True)
-        elif first is not None:
-            levels += overview_levels(first, tile_px=_COG_BLOCK)
-        else:
-            raise ValueError("a float COG larger than one tile needs its first overview")
-    resampling = "nearest" if base.dtype == np.uint8 else "average"
-    _to_cog(_array_vrt(levels, grid, nodata), target, resampling=resampling)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -631,20 +631,28 @@ def compare_tiles(
     files: list[_FileStore] = []
     try:
         rows, cols = grid.shape
-        score_store: ArrayStore | _FileStore
-        mask_store: ArrayStore | _FileStore
-        overview: ArrayStore | None = None
+        # the stores hold each output and its COG overviews (factors 2, 4, ...),
+        # which the engine computes block by block
+        n_levels = len(_cog_overview_factors(cols, rows))
+        level_grids = [_level_grid(grid, k) for k in range(1, n_levels + 1)]
+        score_stores: list[ArrayStore] | list[_FileStore]
+        mask_stores: list[ArrayStore] | list[_FileStore]
         if rows * cols <= _IN_MEMORY_PX:
             # numpy stores: the block workers read them in parallel, and GDAL
             # copies them to COGs in place (no MEM dataset written block by block)
-            score_store = ArrayStore(np.empty((rows, cols), np.float32))
-            mask_store = ArrayStore(np.empty((rows, cols), np.uint8))
-            if _cog_overview_factors(cols, rows):
-                overview = ArrayStore(np.empty((-(-rows // 2), -(-cols // 2)), np.float32))
+            score_stores = [ArrayStore(np.empty(g.shape, np.float32)) for g in (grid, *level_grids)]
+            mask_stores = [ArrayStore(np.empty(g.shape, np.uint8)) for g in (grid, *level_grids)]
         else:
-            score_store = _FileStore(grid, "float32", math.nan, work / "score.tif")
-            mask_store = _FileStore(grid, "uint8", 255, work / "mask.tif")
-            files = [score_store, mask_store]
+            score_stores = [
+                _FileStore(g, "float32", math.nan, work / f"score.{k}.tif")
+                for k, g in enumerate((grid, *level_grids))
+            ]
+            mask_stores = [
+                _FileStore(g, "uint8", 255, work / f"mask.{k}.tif")
+                for k, g in enumerate((grid, *level_grids))
+            ]
+            files = [*score_stores, *mask_stores]
+        score_store, mask_store = score_stores[0], mask_stores[0]
         score_path, mask_path = out / "score.tif", out / "mask.tif"
         # COGs are written into the work folder and moved into place at the
         # end, so a failed run replaces none of the previous outputs
@@ -654,12 +662,18 @@ def compare_tiles(
         with ThreadPoolExecutor(max_workers=2) as pool:
             jobs: list[Future[None]] = []
 
-            def score_final() -> None:
-                if isinstance(score_store, ArrayStore):
-                    a = None if overview is None else overview.array
-                    jobs.append(
-                        pool.submit(_array_cog, score_store.array, a, grid, math.nan, score_cog)
-                    )
+            def to_cog(stores: list[ArrayStore] | list[_FileStore], target: Path) -> None:
+                levels: list[np.ndarray | Path] = []
+                for st in stores:
+                    if isinstance(st, ArrayStore):
+                        levels.append(st.array)
+                    else:
+                        # flushed for GDAL's own handle; the mask pass still reads the score
+                        st.freeze()
+                        levels.append(st.path)
+                dtype = np.dtype(np.uint8 if stores is mask_stores else np.float32)
+                nodata = 255.0 if stores is mask_stores else math.nan
+                jobs.append(pool.submit(_levels_cog, levels, dtype, grid, nodata, target))
 
             try:
                 with (
@@ -676,8 +690,9 @@ def compare_tiles(
                         mask_store=mask_store,
                         progress=progress,
                         change_method=change_method,
-                        score_overview=overview,
-                        on_score_final=score_final,
+                        score_overviews=score_stores[1:],
+                        mask_overviews=mask_stores[1:],
+                        on_score_final=lambda: to_cog(score_stores, score_cog),
                     )
             except ValueError as exc:
                 if "no valid pixels" in str(exc):
@@ -686,15 +701,7 @@ def compare_tiles(
                         "(all nodata or cloud over the overlap)"
                     ) from exc
                 raise
-            if isinstance(mask_store, ArrayStore):
-                jobs.append(pool.submit(_array_cog, mask_store.array, None, grid, 255, mask_cog))
-            else:
-                for f in files:
-                    f.close()
-                jobs += [
-                    pool.submit(_to_cog, files[0].path, score_cog, resampling="average"),
-                    pool.submit(_to_cog, files[1].path, mask_cog, resampling="nearest"),
-                ]
+            to_cog(mask_stores, mask_cog)
             regions = regions_to_model(
                 res.regions,
                 grid,

@@ -77,8 +77,15 @@ class ChangeMethod:
     diff_score: Callable[[np.ndarray, Any], np.ndarray] | None = None
 
 
+#: Sample pixels the noise spread is estimated on (a robust spread from 100k
+#: pixels is within ~0.5 % of the full sample's; 410k pixels took 0.1 s).
+_SIGMA_PIXELS = 100_000
+
+
 def _noise_sigma(sample: Sample) -> np.ndarray:
     b, a = sample.pixels()
+    step = max(1, b.shape[1] // _SIGMA_PIXELS)
+    b, a = b[:, ::step], a[:, ::step]
     d = (a - b).astype(np.float64)
     if d.shape[1] == 0:
         return np.ones(d.shape[0], dtype=np.float32)

@@ -406,7 +406,8 @@ def _pipelined(
     reading one window after another in this thread left the workers waiting,
     100 MP benchmark pair with numpy stores, quiet machine: score pass 3.2-3.3 s
     read here, 2.4-2.6 s read in the pool); otherwise the reader is only
-    touched from this thread. Stores are always written by the caller.
+    touched from this thread. Thread-safe stores are written by ``compute``
+    (see :func:`run_engine`), others by the caller.
     """
     if workers <= 1:
         for it in items:
@@ -717,6 +718,14 @@ def run_engine(
     )
     f_cell = strips.factor if strips is not None else 1
 
+    # thread-safe stores are written by the block workers: the first touch of
+    # fresh store memory (the kernel zeroing its pages) and the copies then run
+    # in parallel, off the thread that hands out the blocks
+    workers_write_score = all(map(_thread_safe, (score_store, *score_overviews)))
+    workers_write_mask = workers_write_score and all(
+        map(_thread_safe, (mask_store, *mask_overviews))
+    )
+
     def read_score(core: tuple[int, int, int, int]) -> tuple[Any, ...]:
         ext = _extend(core, h_method, shape)
         return (core, ext, *source.read(*ext))
@@ -767,6 +776,10 @@ def run_engine(
         ) // f_cell
         feats = None if bright is None else bright[np.newaxis]
         ovs = halvings(sc, len(score_overviews))
+        if workers_write_score:
+            score_store.write(core[0], core[1], sc)
+            _write_levels(score_overviews, core, ovs)
+            return core, None, nvalid, smp[ok], cells, feats, counts, []
         return core, sc, nvalid, smp[ok], cells, feats, counts, ovs
 
     valid_px = 0
@@ -777,8 +790,9 @@ def run_engine(
             blocks, read_score, compute_score, params.workers, read_in_pool=_thread_safe(source)
         )
     ):
-        score_store.write(core[0], core[1], sc)
-        _write_levels(score_overviews, core, ovs)
+        if sc is not None:
+            score_store.write(core[0], core[1], sc)
+            _write_levels(score_overviews, core, ovs)
         valid_px += nvalid
         samples.append(smp)
         sample_cells.append(cells)
@@ -895,19 +909,34 @@ def run_engine(
                 )
                 polys.append((poly, on_border, float(sums[k]), int(counts[k]), float(peaks[k])))
         out_ovs = halvings(out, len(mask_overviews), nearest=True)
-        return core, out, out_ovs, int(np.count_nonzero(mc)), polys, cloudy, cloudy_ovs
+        if workers_write_mask:
+            # cloud blanked here may be in the halo another worker reads: it
+            # blanks the cloud of its whole window itself
+            _write_mask(core, out, out_ovs, cloudy, cloudy_ovs)
+            return core, int(np.count_nonzero(mc)), polys
+        return core, int(np.count_nonzero(mc)), polys, out, out_ovs, cloudy, cloudy_ovs
 
-    for i, (core, out, out_ovs, nchange, pieces, cloudy, cloudy_ovs) in enumerate(
-        _pipelined(
-            blocks, read_mask, compute_mask, params.workers, read_in_pool=_thread_safe(score_store)
-        )
-    ):
+    def _write_mask(
+        core: tuple[int, int, int, int],
+        out: np.ndarray,
+        out_ovs: list[np.ndarray],
+        cloudy: np.ndarray | None,
+        cloudy_ovs: list[np.ndarray],
+    ) -> None:
         mask_store.write(core[0], core[1], out)
         _write_levels(mask_overviews, core, out_ovs)
         if cloudy is not None:
             # cloud is known only after the score pass: blank it in the stored score
             score_store.write(core[0], core[1], cloudy)
             _write_levels(score_overviews, core, cloudy_ovs)
+
+    for i, (core, nchange, pieces, *unwritten) in enumerate(
+        _pipelined(
+            blocks, read_mask, compute_mask, params.workers, read_in_pool=_thread_safe(score_store)
+        )
+    ):
+        if unwritten:
+            _write_mask(core, *unwritten)
         change_px += nchange
         for poly, on_border, *stats in pieces:
             (border if on_border else inner).append((poly, *stats))

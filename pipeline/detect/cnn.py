@@ -66,7 +66,7 @@ class CnnParams:
     input_gsd_m: float = 1.0
     crop_px: int = 256
     batch: int = 8
-    steps: int = 3000
+    steps: int = 1500
     lr: float = 2e-3
     width: int = 48
     object_crop_fraction: float = 0.5

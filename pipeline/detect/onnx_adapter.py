@@ -30,7 +30,8 @@ Box models (optional, backward compatible)
   (IoU > ``nms_iou``) are dropped. Detections are axis-aligned boxes with
   class and category ``category`` (default ``aircraft``), the peak heat as
   score and no length/span (the box does not give them). Box models must
-  have dynamic ``H``/``W``; they are run on overlapping windows.
+  have dynamic ``H``/``W``; they are run on overlapping windows. Boxes are
+  clipped to the image.
 * **Metadata** ``sitewatch.input_gsd_m`` (in the model's
   ``metadata_props``, optional, any model): the image is resampled to this
   GSD (metres per pixel) before the stretch, so one model serves tiles of any
@@ -325,8 +326,9 @@ class OnnxDetector:
         """Boxes ``(row0, col0, row1, col1)`` in image pixels and their scores, best first.
 
         For box models only (see the module docstring); ``gsd_m`` is the
-        image's GSD in metres. Boxes whose centre is on an invalid pixel are
-        dropped.
+        image's GSD in metres. Boxes are clipped to the image (objects cut by
+        the border are boxed by their visible part); boxes whose centre is on
+        an invalid pixel are dropped.
         """
         want = self.input_gsd_m()
         x, _ = prepare(image, gsd_m=gsd_m, input_gsd_m=want, valid=valid)
@@ -343,7 +345,15 @@ class OnnxDetector:
         )
         out = []
         for (r0, c0, r1, c1), sc in zip(boxes, scores, strict=True):
-            b = (float(r0 * fr), float(c0 * fc), float(r1 * fr), float(c1 * fc))
+            # clip to the image: an object cut by the border is seen (and labelled) only inside
+            b = (
+                float(np.clip(r0 * fr, 0, img_rows)),
+                float(np.clip(c0 * fc, 0, img_cols)),
+                float(np.clip(r1 * fr, 0, img_rows)),
+                float(np.clip(c1 * fc, 0, img_cols)),
+            )
+            if b[2] <= b[0] or b[3] <= b[1]:
+                continue
             cr, cc = int((b[0] + b[2]) / 2), int((b[1] + b[3]) / 2)
             if valid is not None and not (
                 0 <= cr < valid.shape[0] and 0 <= cc < valid.shape[1] and valid[cr, cc]

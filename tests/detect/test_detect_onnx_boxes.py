@@ -131,6 +131,16 @@ def test_box_model_valid_mask_and_gsd(tmp_path):
     assert ((r0 + r1) / 2, (c0 + c1) / 2) == pytest.approx(((5.5 + OFF_R) * 4, (5.5 + OFF_C) * 4))
 
 
+def test_box_model_clips_boxes_to_the_image(tmp_path):
+    path = _box_model(tmp_path / "boxes.onnx")
+    img = _dot_image((200, 200), [(0, 10), (24, 24)])  # 200 px = 25 cells: both at a border
+    found = get_detector("onnx", model_path=path).detect_boxes(img, gsd_m=0.5)
+    got = sorted(tuple(round(v, 3) for v in b) for b, _ in found)
+    (a0, a1, a2, a3), (b0, b1, b2, b3) = sorted([_expected(0, 10), _expected(24, 24)])
+    assert got == [(0.0, a1, a2, a3), (b0, b1, 200.0, 200.0)]
+    assert a0 < 0 and b2 > 200 and b3 > 200
+
+
 def test_box_model_two_size_channels_means_no_offset(tmp_path):
     path = _box_model(tmp_path / "boxes.onnx", size_channels=2)
     img = _dot_image((200, 200), [(10, 10)])

@@ -30,7 +30,7 @@ from affine import Affine
 from pipeline.detect import get_detector
 from pipeline.detect.base import Detector
 from pipeline.detect.detectors import MeasureDetector
-from pipeline.detect.evaluate import Score, TruthBox, score_tile
+from pipeline.detect.evaluate import Score, TruthBox, merge_duplicate_truths, score_tile
 from pipeline.detect.features import feature_names, object_features
 from pipeline.detect.geometry import box_iou, ring_iou
 from pipeline.detect.measure import Blob, MeasureParams, find_objects, to_gray
@@ -260,8 +260,16 @@ def evaluate_truth_dir(
 
 
 # --------------------------------------------------------------------------- Airbus
-def airbus_boxes(root: str | os.PathLike[str]) -> dict[str, list[TruthBox]]:
-    """Axis-aligned truth boxes per image name from ``annotations.csv`` (pixel x, y -> row, col)."""
+def airbus_boxes(
+    root: str | os.PathLike[str], *, merge_iou: float | None = None
+) -> dict[str, list[TruthBox]]:
+    """Axis-aligned truth boxes per image name from ``annotations.csv`` (pixel x, y -> row, col).
+
+    With ``merge_iou`` set, boxes labelling one aircraft twice (envelope IoU
+    >= ``merge_iou``) are merged by
+    :func:`~pipeline.detect.evaluate.merge_duplicate_truths`; by default the
+    boxes are returned as given.
+    """
     out: dict[str, list[TruthBox]] = {}
     with open(Path(root) / "annotations.csv", newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -271,6 +279,8 @@ def airbus_boxes(root: str | os.PathLike[str]) -> dict[str, list[TruthBox]]:
             out.setdefault(row["image_id"], []).append(
                 TruthBox(cls, ring, "aircraft", {"airbus_class": row["class"]})
             )
+    if merge_iou is not None:
+        out = {k: merge_duplicate_truths(v, iou=merge_iou)[0] for k, v in out.items()}
     return out
 
 
@@ -311,16 +321,22 @@ def evaluate_airbus(
     gsd_m: float = 0.5,
     detector: Detector | None = None,
     names: Sequence[str] | None = None,
+    merge_iou: float = 0.3,
 ) -> dict[str, Any]:
     """Score aircraft detection on Airbus images (envelope IoU >= 0.5, unknown sun).
 
     ``names`` defaults to the report split (last 10 images by name).
     Truncated aircraft (cut by the border) count as truth like the others.
+    The same detections are scored twice: ``all`` against the boxes as given,
+    ``all_merged`` after merging boxes that label one aircraft twice
+    (envelope IoU >= ``merge_iou``, see :func:`airbus_boxes`);
+    ``duplicates_merged`` counts the boxes that merge removed.
     """
     boxes = airbus_boxes(root)
+    merged = {k: merge_duplicate_truths(v, iou=merge_iou)[0] for k, v in boxes.items()}
     use = list(names) if names is not None else airbus_split(root)[1]
     det = detector or get_detector("measure", gsd_m=gsd_m)
-    total = Score()
+    total, total_m = Score(), Score()
     per: dict[str, Any] = {}
     for name in use:
         img = read_plain_image(Path(root) / "images" / name)
@@ -335,11 +351,17 @@ def evaluate_airbus(
         s = score_tile(dets, boxes.get(name, []), iou_fn=box_iou, categories=("aircraft",))
         per[name] = s.summary()
         total.add(s)
+        total_m.add(
+            score_tile(dets, merged.get(name, []), iou_fn=box_iou, categories=("aircraft",))
+        )
     return {
         "images": len(use),
         "all": total.summary(),
+        "all_merged": total_m.summary(),
+        "duplicates_merged": sum(len(boxes.get(n, [])) - len(merged.get(n, [])) for n in use),
         "per_image": per,
         "iou": "axis-aligned envelope IoU >= 0.5",
+        "merge_iou": merge_iou,
     }
 
 

@@ -86,3 +86,23 @@ def test_dense_detector_learns_aircraft_from_a_few_real_images(shared_data):
     precision = len(used) / max(1, len(found))
     assert recall >= 0.4, (recall, precision, len(truth))
     assert precision >= 0.35, (recall, precision, len(truth))
+
+
+@pytest.mark.realdata
+def test_airbus_duplicate_labels_are_merged_and_nothing_else(shared_data):
+    """Two images label most aircraft twice (IoU 0.53-0.98); distinct aircraft overlap
+    at <= 0.08. The merge removes the same boxes for any rule from 0.1 to 0.5."""
+    from pipeline.detect.evaluate import merge_duplicate_truths
+
+    root = shared_data / "airbus-aircraft-sample"
+    raw = airbus_boxes(root)
+    merged = airbus_boxes(root, merge_iou=0.3)
+    removed = {n: len(raw[n]) - len(merged[n]) for n in raw if len(raw[n]) != len(merged[n])}
+    dev, _ = airbus_split(root)
+    assert sum(v for n, v in removed.items() if n in dev) == 26, removed
+    assert len(removed) == 2, removed
+    for n in raw:
+        assert merge_duplicate_truths(raw[n], iou=0.1)[1] == len(raw[n]) - len(merged[n])
+        assert merge_duplicate_truths(raw[n], iou=0.5)[1] == len(raw[n]) - len(merged[n])
+        m = merged[n]
+        assert all(box_iou(m[i].ring, m[j].ring) < 0.1 for i in range(len(m)) for j in range(i))

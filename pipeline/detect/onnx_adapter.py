@@ -36,6 +36,9 @@ Box models (optional, backward compatible)
   ``metadata_props``, optional, any model): the image is resampled to this
   GSD (metres per pixel) before the stretch, so one model serves tiles of any
   GSD; without it the model sees the tile's own pixels.
+* **Metadata** ``sitewatch.threshold`` and ``sitewatch.flip_tta`` (optional):
+  the heat threshold and flip averaging (``"1"``/``"0"``) the model was
+  measured with, used unless the caller sets them.
 
 The model file is only loaded through onnxruntime (no Python code runs).
 """
@@ -61,6 +64,9 @@ from pipeline.model import Detection, Tile
 
 #: Metadata key (ONNX ``metadata_props``) naming the GSD the model expects, metres.
 GSD_KEY = "sitewatch.input_gsd_m"
+#: Metadata keys for the model's own default heat threshold and flip averaging.
+THRESHOLD_KEY = "sitewatch.threshold"
+FLIP_TTA_KEY = "sitewatch.flip_tta"
 
 
 def resample(image: np.ndarray, factor: float) -> np.ndarray:
@@ -196,8 +202,9 @@ class OnnxDetector:
     ----------
     path : str or Path
         The ``.onnx`` file.
-    threshold : float
-        Heat threshold for an object pixel.
+    threshold : float, optional
+        Heat threshold for an object pixel (box models: for a peak). Default:
+        the model's ``sitewatch.threshold`` metadata, else 0.5.
     min_area_px : int
         Smallest component kept (input pixels).
     nms_iou : float
@@ -207,14 +214,21 @@ class OnnxDetector:
     window_px : int
         Box models: side of the windows (model input pixels, a multiple of
         64) the image is run in; neighbouring windows overlap by 64 pixels.
+    flip_tta : bool, optional
+        Box models: also run the image flipped left-right, up-down and both,
+        and average the four heat and size maps (flipped back; centre offsets
+        change sign along a flipped axis) before peaks are read. Four times
+        the inference time. Default: the model's ``sitewatch.flip_tta``
+        metadata (``"1"``/``"0"``), else off.
     """
 
     path: str
-    threshold: float = 0.5
+    threshold: float | None = None
     min_area_px: int = 4
     nms_iou: float = 0.5
     category: str = "aircraft"
     window_px: int = 1024
+    flip_tta: bool | None = None
     name: str = "onnx"
     version: str = field(init=False, default="")
     _session: Any = field(init=False, default=None, repr=False)
@@ -249,6 +263,30 @@ class OnnxDetector:
         except ValueError as exc:
             raise ModelFileError(f"{self.path}: metadata {GSD_KEY}={v!r} is not a number") from exc
 
+    def heat_threshold(self) -> float:
+        """The heat threshold in use: ``threshold``, else the model's metadata, else 0.5."""
+        if self.threshold is not None:
+            return float(self.threshold)
+        v = self._meta().get(THRESHOLD_KEY)
+        try:
+            t = 0.5 if v is None else float(v)
+        except ValueError as exc:
+            raise ModelFileError(
+                f"{self.path}: metadata {THRESHOLD_KEY}={v!r} is not a number"
+            ) from exc
+        if not 0.0 < t < 1.0:
+            raise ModelFileError(f"{self.path}: metadata {THRESHOLD_KEY}={v!r} is not in (0, 1)")
+        return t
+
+    def uses_flip_tta(self) -> bool:
+        """Whether maps are averaged over flips: ``flip_tta``, else the model's metadata."""
+        if self.flip_tta is not None:
+            return bool(self.flip_tta)
+        v = self._meta().get(FLIP_TTA_KEY, "0")
+        if v not in ("0", "1"):
+            raise ModelFileError(f"{self.path}: metadata {FLIP_TTA_KEY}={v!r} is not '0' or '1'")
+        return v == "1"
+
     def is_box_model(self) -> bool:
         """True when the model has the optional box-size output."""
         return len(self._sess().get_outputs()) >= 2
@@ -258,8 +296,36 @@ class OnnxDetector:
 
         ``x`` is the prepared ``(C, rows, cols)`` input; it is run in
         ``window_px`` windows overlapping by 64 pixels, each window's core
-        pasted into the full maps.
+        pasted into the full maps. With ``flip_tta`` the maps are the mean
+        over the four flips of ``x``.
         """
+        if not self.uses_flip_tta():
+            return self._box_maps_once(x)
+        rows, cols = x.shape[1:]
+        # pad to a multiple of 64 so that output cells mirror onto output cells exactly
+        pr, pc = -rows % 64, -cols % 64
+        xp = np.pad(x, ((0, 0), (0, pr), (0, pc))) if pr or pc else x
+        heat_sum: np.ndarray | None = None
+        size_sum: np.ndarray | None = None
+        stride = 0.0
+        for flip_r, flip_c in ((False, False), (False, True), (True, False), (True, True)):
+            axes = tuple(a for a, f in ((1, flip_r), (2, flip_c)) if f)
+            heat, sizes, stride = self._box_maps_once(np.flip(xp, axes) if axes else xp)
+            if axes:
+                heat = np.flip(heat, tuple(a - 1 for a in axes))
+                sizes = np.flip(sizes, axes).copy()
+                if sizes.shape[0] >= 4:
+                    if flip_r:
+                        sizes[2] *= -1
+                    if flip_c:
+                        sizes[3] *= -1
+            heat_sum = heat if heat_sum is None else heat_sum + heat
+            size_sum = sizes if size_sum is None else size_sum + sizes
+        assert heat_sum is not None and size_sum is not None
+        n_r, n_c = -(-rows // int(stride)), -(-cols // int(stride))
+        return heat_sum[:n_r, :n_c] / 4, size_sum[:, :n_r, :n_c] / 4, stride
+
+    def _box_maps_once(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         sess = self._sess()
         inp = sess.get_inputs()[0]
         shape = list(inp.shape)
@@ -340,7 +406,7 @@ class OnnxDetector:
             sizes,
             stride=stride,
             pixel_m=gsd_m * fr,
-            threshold=self.threshold,
+            threshold=self.heat_threshold(),
             nms_iou=self.nms_iou,
         )
         out = []
@@ -424,7 +490,7 @@ class OnnxDetector:
         if self.is_box_model():
             return self._box_detections(image, grid=grid, tile=tile, valid=valid)
         heat = self.heatmap(image, valid, gsd_m=gsd)
-        mask = heat >= self.threshold
+        mask = heat >= self.heat_threshold()
         if valid is not None:
             mask &= valid
         lab, _ = ndimage.label(mask)

@@ -13,7 +13,7 @@ import onnx
 import pytest
 
 from pipeline.detect import get_detector
-from pipeline.detect.cnn import FORMAT, CnnParams, CnnTrainingImage
+from pipeline.detect.cnn import DEFAULT_THRESHOLD, FORMAT, CnnParams, CnnTrainingImage
 from pipeline.detect.geometry import box_iou
 
 from .conftest import apron, paint_aircraft
@@ -56,7 +56,8 @@ def test_cnn_learns_painted_aircraft_and_exports_a_box_model(tmp_path, scene):
     # a fresh scene of the same kind; the adapter runs it with no torch code
     test_img, test_boxes = _scene(1)
     tile = scene.mem_tile(test_img.shape[1:], 1.0)
-    det = get_detector("onnx", model_path=str(path), threshold=0.3)
+    det = get_detector("onnx", model_path=str(path))  # the model's own defaults
+    assert det.heat_threshold() == DEFAULT_THRESHOLD and det.uses_flip_tta()
     dets = det.detect(test_img, grid=tile.grid, tile=tile, valid=None)
     truth = [((r0, c0), (r0, c1), (r1, c1), (r1, c0), (r0, c0)) for r0, c0, r1, c1 in test_boxes]
     hits = sum(max((box_iou(d.footprint_px, t) for d in dets), default=0.0) >= 0.5 for t in truth)

@@ -22,7 +22,14 @@ from pipeline.errors import ModelFileError
 LOG_H, LOG_W, OFF_R, OFF_C = math.log(20.0), math.log(10.0), 0.25, -0.25
 
 
-def _box_model(path, *, gsd: float | None = 1.0, size_channels: int = 4, dynamic: bool = True):
+def _box_model(
+    path,
+    *,
+    gsd: float | None = 1.0,
+    size_channels: int = 4,
+    dynamic: bool = True,
+    props: dict[str, str] | None = None,
+):
     mean_w = np.full((1, 3, 1, 1), 1.0 / 3, dtype=np.float32)
     box_w = np.zeros((size_channels, 1, 1, 1), dtype=np.float32)
     box_b = np.array([LOG_H, LOG_W, OFF_R, OFF_C][:size_channels], dtype=np.float32)
@@ -52,8 +59,11 @@ def _box_model(path, *, gsd: float | None = 1.0, size_channels: int = 4, dynamic
     )
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     m.ir_version = 8
+    meta = dict(props or {})
     if gsd is not None:
-        helper.set_model_props(m, {"sitewatch.input_gsd_m": str(gsd)})
+        meta["sitewatch.input_gsd_m"] = str(gsd)
+    if meta:
+        helper.set_model_props(m, meta)
     onnx.checker.check_model(m)
     onnx.save(m, str(path))
     return str(path)
@@ -103,6 +113,45 @@ def test_box_model_windows_stitch_without_duplicates(tmp_path):
     assert sorted(tuple(round(v, 3) for v in b) for b, _ in found) == sorted(
         _expected(r, c) for r, c in cells
     )
+
+
+def test_box_model_flip_tta_averages_flipped_maps(tmp_path):
+    # 404 x 396 px at 0.5 m: the model input is padded to 256 x 256 before flipping.
+    # The tiny model's offsets (+0.25, -0.25 cell) do not flip with the image, so
+    # the four-flip mean of the offsets is 0 in both axes; heat and sizes are symmetric.
+    path = _box_model(tmp_path / "boxes.onnx")
+    cells = [(10, 20), (30, 5), (48, 45)]
+    img = _dot_image((404, 396), cells, half=[(40, 40)])
+    plain = get_detector("onnx", model_path=path).detect_boxes(img, gsd_m=0.5)
+    tta = get_detector("onnx", model_path=path, flip_tta=True).detect_boxes(img, gsd_m=0.5)
+    assert len(tta) == len(plain) == 4
+    assert [round(s, 3) for _, s in tta] == [round(s, 3) for _, s in plain]
+
+    def centred(r, c):  # the expected box with zero offset, clipped to the image
+        cy, cx = (r + 0.5) * 8, (c + 0.5) * 8
+        return (max(0.0, cy - 20), max(0.0, cx - 10), min(404.0, cy + 20), min(396.0, cx + 10))
+
+    got = sorted(tuple(round(v, 3) for v in b) for b, _ in tta)
+    assert got == sorted(centred(r, c) for r, c in [*cells, (40, 40)])
+
+
+def test_box_model_metadata_sets_threshold_and_flip_defaults(tmp_path):
+    img = _dot_image((200, 200), [(10, 10)], half=[(16, 16)])  # heat 0.999 and 0.881
+    plain = _box_model(tmp_path / "plain.onnx")
+    tuned = _box_model(
+        tmp_path / "tuned.onnx", props={"sitewatch.threshold": "0.95", "sitewatch.flip_tta": "1"}
+    )
+    assert len(get_detector("onnx", model_path=plain).detect_boxes(img, gsd_m=0.5)) == 2
+    det = get_detector("onnx", model_path=tuned)
+    assert det.heat_threshold() == 0.95 and det.uses_flip_tta()
+    ((b, _),) = det.detect_boxes(img, gsd_m=0.5)
+    assert ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) == pytest.approx((84.0, 84.0))  # offsets 0
+    over = get_detector("onnx", model_path=tuned, threshold=0.5, flip_tta=False)
+    assert len(over.detect_boxes(img, gsd_m=0.5)) == 2 and not over.uses_flip_tta()
+    for key, bad in (("sitewatch.threshold", "high"), ("sitewatch.flip_tta", "yes")):
+        broken = _box_model(tmp_path / f"bad_{key}.onnx", props={key: bad})
+        with pytest.raises(ModelFileError, match=key.replace(".", r"\.")):
+            get_detector("onnx", model_path=broken).detect_boxes(img, gsd_m=0.5)
 
 
 def test_box_model_nms_and_threshold(tmp_path):

@@ -399,7 +399,11 @@ def _half_level_mask(comp: np.ndarray, z: np.ndarray) -> np.ndarray:
 
     Pixels half covered by the object sit at about half its contrast; the
     detection threshold (a few sigma) would include pixels covered only a
-    little and overestimate extents by up to a pixel.
+    little and overestimate extents by up to a pixel. Every part of the
+    re-thresholded mask that lies mostly (>= 50 %) inside ``comp`` and is at
+    least 5 % of the largest part is kept: shading can split a wing or
+    tailplane from the fuselage at half contrast, and the largest part alone
+    loses it.
     """
     zc = z[comp]
     pol = 1.0 if float(np.mean(zc)) >= 0 else -1.0
@@ -412,7 +416,11 @@ def _half_level_mask(comp: np.ndarray, z: np.ndarray) -> np.ndarray:
     if n == 0:
         return comp
     sizes = np.bincount(lab.ravel())[1:]
-    return np.asarray(lab == int(np.argmax(sizes)) + 1)
+    inside = np.bincount(lab[comp].ravel(), minlength=n + 1)[1:]
+    keep = np.nonzero((inside >= 0.5 * sizes) & (sizes >= 0.05 * sizes.max()))[0] + 1
+    if keep.size == 0:
+        return np.asarray(lab == int(np.argmax(sizes)) + 1)
+    return np.isin(lab, keep)
 
 
 def _candidates(

@@ -159,3 +159,19 @@ def test_ring_dims_roundtrip():
     length, width, axis = ring_dims(ring)
     assert length == pytest.approx(40.0) and width == pytest.approx(10.0)
     assert _angle_diff(axis, 30.0) < 1e-6 or _angle_diff(axis, 210.0) < 1e-6
+
+
+def test_half_level_mask_keeps_a_wing_split_off_by_shading():
+    """At half contrast a shaded wing root can cut a wing from the fuselage: the wing
+    stays (the largest part alone lost it); a speck under 5 % of the body does not."""
+    from pipeline.detect.measure import _half_level_mask
+
+    z = np.zeros((60, 90), dtype=np.float32)
+    z[20:28, 10:80] = 20.0  # fuselage, 560 px
+    z[28:31, 30:45] = 5.0  # shaded wing root: below half the object's level (10)
+    z[31:55, 30:45] = 12.0  # wing, 360 px
+    z[13:20, 50:53] = 5.0  # a faint stalk ...
+    z[10:13, 50:53] = 12.0  # ... to a 9 px speck
+    out = _half_level_mask(z > 4.0, z)
+    assert out[20:28, 10:80].all() and out[31:55, 30:45].all()
+    assert not out[10:13, 50:53].any()

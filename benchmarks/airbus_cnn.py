@@ -37,8 +37,7 @@ training is deterministic: fold 0 reproduced to the box). Figures are
   R 0.867 / **0.921**, P **0.921** (255 TP, 22 FP, 39 / 22 FN); the earlier
   setting (plain 0.25) R 0.878 / 0.931, P 0.875. Retrained with ``--set seed=1``
   / ``seed=2`` (same setting): R 0.867 / 0.921 P 0.895, R 0.878 / 0.931 P 0.935.
-  Inference 0.8-1.2 s per
-  2560 x 2560 image with flips, 0.5 s without.
+  Inference 0.8-1.2 s per 2560 x 2560 image with flips, 0.5 s without.
 
 Usage: nice -n 19 .venv/bin/python benchmarks/airbus_cnn.py --fold 0 [--set steps=1500]
        nice -n 19 .venv/bin/python benchmarks/airbus_cnn.py --report --threshold 0.30
@@ -60,22 +59,20 @@ from dense_airbus_cv import grouped_folds  # noqa: E402
 
 from pipeline.detect.cnn import CnnParams, CnnTrainingImage, train_cnn  # noqa: E402
 from pipeline.detect.evalrun import (  # noqa: E402
+    AIRBUS_MERGE_IOU,
     _plain_tile,
     airbus_boxes,
     airbus_split,
     airbus_training_images,
     read_plain_image,
 )
-from pipeline.detect.evaluate import Score, merge_duplicate_truths, score_tile  # noqa: E402
+from pipeline.detect.evaluate import Score, score_tile  # noqa: E402
 from pipeline.detect.geometry import box_iou  # noqa: E402
 from pipeline.detect.onnx_adapter import OnnxDetector  # noqa: E402
 from pipeline.io.atomic import write_bytes_atomic  # noqa: E402
 
 ROOT = "/work/shared/data/airbus-aircraft-sample"
 THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)
-#: Boxes of one image overlapping this much label one aircraft twice (chosen on the dev split:
-#: its duplicates overlap at IoU 0.53-0.91, distinct aircraft at <= 0.08).
-MERGE_IOU = 0.3
 
 
 def prf(s: Score) -> str:
@@ -142,7 +139,7 @@ def main() -> None:
     thresholds = (a.threshold,) if a.report else THRESHOLDS
     det = OnnxDetector(os.fspath(path), threshold=min(thresholds), flip_tta=a.flip_tta)
     boxes = airbus_boxes(a.root)
-    merged = {k: merge_duplicate_truths(v, iou=MERGE_IOU)[0] for k, v in boxes.items()}
+    merged = airbus_boxes(a.root, merge_iou=AIRBUS_MERGE_IOU)
     totals = {t: Score() for t in thresholds}
     totals_m = {t: Score() for t in thresholds}
     t0 = time.monotonic()
@@ -164,7 +161,8 @@ def main() -> None:
     n_dup = sum(len(boxes[n]) - len(merged[n]) for n in test)
     for t in thresholds:
         print(f"{split} threshold {t:.2f}: {prf(totals[t])}", flush=True)
-    print(f"with duplicate labels merged (envelope IoU >= {MERGE_IOU}, {n_dup} boxes removed):")
+    n_dup_s = f"{n_dup} boxes removed"
+    print(f"with duplicate labels merged (envelope IoU >= {AIRBUS_MERGE_IOU}, {n_dup_s}):")
     for t in thresholds:
         print(f"{split} threshold {t:.2f} merged: {prf(totals_m[t])}", flush=True)
 

@@ -22,7 +22,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.detect.geometry import box_iou, ring_iou
+import numpy as np
+
+from pipeline.detect.geometry import box_iou, envelope, ring_iou
 from pipeline.model import Detection
 
 IouFn = Callable[[Sequence[Sequence[float]], Sequence[Sequence[float]]], float]
@@ -130,17 +132,8 @@ def merge_duplicate_truths(
         if len(members) == 1:
             out.append(first)
             continue
-        env = [
-            (
-                min(p[0] for p in truths[k].ring),
-                min(p[1] for p in truths[k].ring),
-                max(p[0] for p in truths[k].ring),
-                max(p[1] for p in truths[k].ring),
-            )
-            for k in members
-        ]
-        r0, c0, r1, c1 = (sum(e[q] for e in env) / len(env) for q in range(4))
-        ring = ((r0, c0), (r0, c1), (r1, c1), (r1, c0), (r0, c0))
+        mean = np.mean([envelope(truths[k].ring) for k in members], axis=0)
+        ring = tuple((float(r), float(c)) for r, c in mean)
         attrs = {**first.attributes, "labels": str(len(members))}
         out.append(TruthBox(first.cls, ring, first.category, attrs))
     return out, n - len(out)

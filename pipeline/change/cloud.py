@@ -407,11 +407,7 @@ def cell_features(
 def may_have_cloud(brightening: np.ndarray, *, params: CloudParams, gsd_m: float) -> bool:
     """False when :func:`cloud_cells` is provably empty, judging the brightening alone.
 
-    Every cloud or shadow grows from a core: an opening of cells whose
-    smoothed brightening exceeds ``brightness_k`` (or falls below minus it)
-    and that also meet texture conditions. Opening is monotone, so when the
-    openings of the brightening conditions alone are empty, so is every core
-    and the mask, whatever the texture (which then need not be computed).
+    True when :func:`brightening_cores` finds any cell.
 
     Parameters
     ----------
@@ -422,20 +418,33 @@ def may_have_cloud(brightening: np.ndarray, *, params: CloudParams, gsd_m: float
     gsd_m : float
         Full-resolution pixel size in metres.
     """
+    return bool(brightening_cores(brightening, params=params, gsd_m=gsd_m).any())
+
+
+def brightening_cores(brightening: np.ndarray, *, params: CloudParams, gsd_m: float) -> np.ndarray:
+    """Cells (bool) that may hold a cloud or shadow core, judging the brightening alone.
+
+    Every cloud or shadow grows from a core: an opening of cells whose
+    smoothed brightening exceeds ``brightness_k`` (or falls below minus it)
+    and that also meet texture conditions. Opening is monotone, so every core
+    lies inside the openings of the brightening conditions alone, returned
+    here: :func:`cloud_cells` depends on the texture only within
+    ``2 * cloud_halo`` cells of them (:class:`CloudStrips` computes it there only).
+    """
     if not params.enabled:
-        return False
+        return np.zeros(brightening.shape, dtype=bool)
     g = gsd_m * params.factor(gsd_m)
     d = ndimage.gaussian_filter(brightening, params.sigma(g))
-    return _has_core(d, params, g)
+    return _cores(d, params, g)
 
 
-def _has_core(d: np.ndarray, p: CloudParams, g: float) -> bool:
-    """True when an opening of the smoothed brightening ``d`` beyond +-k is non-empty."""
+def _cores(d: np.ndarray, p: CloudParams, g: float) -> np.ndarray:
+    """Openings of the smoothed brightening ``d`` beyond +-k (bool cells)."""
     k = p.brightness_k
     if not bool(np.any(np.abs(d) > k)):
-        return False
+        return np.zeros(d.shape, dtype=bool)
     half = p.open_px(g)
-    return bool(_open(d > k, half).any() or _open(d < -k, half).any())
+    return np.asarray(_open(d > k, half) | _open(d < -k, half))
 
 
 def cloud_cells(features: np.ndarray, *, params: CloudParams, gsd_m: float) -> np.ndarray:
@@ -452,7 +461,7 @@ def cloud_cells(features: np.ndarray, *, params: CloudParams, gsd_m: float) -> n
     d = ndimage.gaussian_filter(features[0], sig)
     # every cloud or shadow grows from a core whose smoothed brightness change
     # exceeds brightness_k: without one the mask is empty (exactly)
-    if not _has_core(d, p, g):
+    if not _cores(d, p, g).any():
         return np.zeros(d.shape, dtype=bool)
     vb = ndimage.gaussian_filter(features[1], sig)
     va = ndimage.gaussian_filter(features[2], sig)
@@ -531,17 +540,29 @@ def cloud_mask(
 _BATCH_CELLS = 2_000_000
 
 
-#: ``texture(cell_row, cell_rows)``: :func:`cell_texture` of a full-width band of cells.
-TextureFn = Callable[[int, int], np.ndarray]
+#: ``texture(cell_row, cell_rows, cols)``: :func:`cell_texture` of a full-width band of
+#: cells, float32 ``(3, cell_rows, cell_cols)``; needed only in the cell columns where
+#: the bool ``cols`` is True (any finite value elsewhere).
+TextureFn = Callable[[int, int, np.ndarray], np.ndarray]
 
 
 @dataclass
 class _CellRows:
-    """A full-width band of cell features starting at cell row ``row``."""
+    """A full-width band of cell features starting at cell row ``row``.
+
+    ``texture`` holds the texture rows of :func:`cell_features` in the cell
+    columns where ``have`` is True (zeros elsewhere).
+    """
 
     row: int
-    features: np.ndarray
+    brightening: np.ndarray
+    texture: np.ndarray
+    have: np.ndarray
     counts: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return int(self.brightening.shape[0])
 
 
 class CloudStrips:
@@ -554,9 +575,10 @@ class CloudStrips:
     :attr:`cells` (one bool per cell) covers the scene.
 
     Blocks may bring their brightening only (row 0 of :func:`cell_features`):
-    the texture rows are then asked of ``texture`` for just the strips where
-    :func:`may_have_cloud` (a scene without cloud-sized brightening never
-    computes texture at all). The cells are the same either way.
+    the texture is then asked of ``texture`` only near cells that
+    :func:`brightening_cores` finds (a scene without cloud-sized brightening
+    never computes texture at all; a few large bright roofs only around
+    them). The cells are the same either way.
 
     Parameters
     ----------
@@ -567,9 +589,7 @@ class CloudStrips:
     gsd_m : float
         Full-resolution pixel size in metres.
     texture : callable, optional
-        ``texture(cell_row, cell_rows)`` -> float32 ``(3, cell_rows, cell_cols)``,
-        the :func:`cell_texture` of full-width cell rows; needed when blocks are
-        added with their brightening only.
+        :data:`TextureFn`; needed when blocks are added with their brightening only.
     """
 
     def __init__(
@@ -585,8 +605,8 @@ class CloudStrips:
         self.cells = np.zeros((-(-shape[0] // f), -(-shape[1] // f)), dtype=bool)
         #: Valid pixels under cloud cells analysed so far.
         self.cloud_px = 0
-        #: Cell rows whose texture was computed (asked of ``texture``).
-        self.texture_rows = 0
+        #: Cells whose texture was asked of ``texture``.
+        self.texture_cells = 0
         self._p, self._gsd = params, gsd_m
         self._texture = texture
         self._halo = cloud_halo(params, gsd_m)
@@ -620,8 +640,31 @@ class CloudStrips:
         parts.sort(key=lambda p: p[0])
         feats = np.concatenate([p[1] for p in parts], axis=2)
         cnts = np.concatenate([p[2] for p in parts], axis=1)
-        self._held.append(_CellRows(r, feats, cnts))
+        full = feats.shape[0] == 4
+        tex = feats[1:] if full else np.zeros((3, *feats.shape[1:]), dtype=np.float32)
+        have = np.full(feats.shape[2], full)
+        self._held.append(_CellRows(r, feats[0], tex, have, cnts))
         self._analyse(r + feats.shape[1])
+
+    def _fill_texture(self, held: list[_CellRows], s0: int, cores: np.ndarray) -> None:
+        """Ask ``texture`` for the held cells within ``2 * halo`` cells of ``cores``.
+
+        ``cores`` covers cell rows ``s0`` onwards; cells farther from every
+        core cannot change :func:`cloud_cells` (see :func:`brightening_cores`).
+        """
+        reach = 2 * self._halo
+        for h in held:
+            lo, hi = max(h.row - s0 - reach, 0), max(h.row - s0 + h.rows + reach, 0)
+            near: np.ndarray = np.asarray(cores[lo:hi].any(axis=0))
+            if not near.any():
+                continue
+            need = np.asarray(_dilate(near[np.newaxis], reach))[0] & ~h.have
+            if not need.any() or self._texture is None:
+                continue
+            tex = self._texture(h.row, h.rows, need)
+            h.texture[:, :, need] = tex[:, :, need]
+            h.have |= need
+            self.texture_cells += int(need.sum()) * h.rows
 
     def _analyse(self, avail: int) -> None:
         total = self.cells.shape[0]
@@ -630,28 +673,24 @@ class CloudStrips:
         if end <= self._done or (end < total and end - self._done < self._batch):
             return
         s0 = max(self._done - self._halo, 0)
-        held = [h for h in self._held if h.row + h.features.shape[1] > s0]
+        held = [h for h in self._held if h.row + h.rows > s0]
         first = held[0].row
         a, b = self._done - s0, end - s0
-        low: np.ndarray | None = None
-        if any(h.features.shape[0] == 1 for h in held):
-            d = np.concatenate([h.features[0] for h in held], axis=0)[s0 - first :]
-            if may_have_cloud(d, params=self._p, gsd_m=self._gsd):
-                for h in held:
-                    if h.features.shape[0] == 1 and self._texture is not None:
-                        n = h.features.shape[1]
-                        h.features = np.concatenate([h.features, self._texture(h.row, n)])
-                        self.texture_rows += n
-            else:
-                low = np.zeros((b, d.shape[1]), dtype=bool)
-        if low is None:
-            feats = np.concatenate([h.features for h in held], axis=1)
-            low = cloud_cells(feats[:, s0 - first :], params=self._p, gsd_m=self._gsd)
+        d = np.concatenate([h.brightening for h in held], axis=0)[s0 - first :]
+        cores = brightening_cores(d, params=self._p, gsd_m=self._gsd)
+        if cores.any():
+            self._fill_texture(held, s0, cores)
+            feats = np.concatenate(
+                [d[np.newaxis], np.concatenate([h.texture for h in held], axis=1)[:, s0 - first :]]
+            )
+            low = cloud_cells(feats, params=self._p, gsd_m=self._gsd)
             cnts = np.concatenate([h.counts for h in held], axis=0)
             self.cloud_px += int(cnts[s0 - first :][a:b][low[a:b]].sum())
+        else:
+            low = np.zeros((b, d.shape[1]), dtype=bool)
         self.cells[self._done : end] = low[a:b]
         self._done = end
-        self._held = [h for h in held if h.row + h.features.shape[1] > end - self._halo]
+        self._held = [h for h in held if h.row + h.rows > end - self._halo]
 
     @property
     def complete(self) -> bool:

@@ -13,7 +13,7 @@ size, not on the scene size (apart from one bool per cloud cell of a few metres)
    averaged over cells of a few metres, and
    :class:`~pipeline.change.cloud.CloudStrips` finds cloud and shadow cells
    in full-width strips as the rows of blocks complete, reading the texture
-   again only for strips where the brightening leaves room for a cloud;
+   again only near cells where the brightening leaves room for a cloud;
 3. *mask* - each block of the stored score is blanked under cloud,
    thresholded, cleaned (opening, closing, minimum area) with a halo and
    polygonised, each region with its score statistics; polygons crossing
@@ -29,6 +29,8 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
 
@@ -395,11 +397,12 @@ def _pipelined(
     items: list[Any],
     read: Callable[[Any], Any],
     compute: Callable[[Any], Any],
+    pool: Executor | None,
     workers: int,
     *,
     read_in_pool: bool = False,
 ) -> Iterator[Any]:
-    """Yield ``compute(read(item))`` in order; computes in a pool of ``workers`` threads.
+    """Yield ``compute(read(item))`` in order; computes in ``pool`` (``workers`` threads).
 
     At most ``workers + 1`` blocks are in flight, so memory stays bounded.
     ``read`` runs in the pool too when ``read_in_pool`` (a thread-safe reader:
@@ -407,20 +410,20 @@ def _pipelined(
     100 MP benchmark pair with numpy stores, quiet machine: score pass 3.2-3.3 s
     read here, 2.4-2.6 s read in the pool); otherwise the reader is only
     touched from this thread. Thread-safe stores are written by ``compute``
-    (see :func:`run_engine`), others by the caller.
+    (see :func:`run_engine`), others by the caller. Without a pool everything
+    runs in this thread.
     """
-    if workers <= 1:
+    if pool is None:
         for it in items:
             yield compute(read(it))
         return
     from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
 
     def both(it: Any) -> Any:
         return compute(read(it))
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Any] = deque()
+    pending: deque[Any] = deque()
+    try:
         for it in items:
             fut = pool.submit(both, it) if read_in_pool else pool.submit(compute, read(it))
             pending.append(fut)
@@ -428,6 +431,9 @@ def _pipelined(
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    finally:
+        for fut in pending:
+            fut.cancel()
 
 
 def _blocks(shape: tuple[int, int], size: int) -> Iterator[tuple[int, int, int, int]]:
@@ -607,6 +613,45 @@ def run_engine(
         values: after the score pass when no cloud is masked (the mask pass
         then only reads them), else after the mask pass.
     """
+    with ExitStack() as stack:
+        pool = (
+            stack.enter_context(ThreadPoolExecutor(max_workers=params.workers))
+            if params.workers > 1
+            else None
+        )
+        return _run_engine(
+            source,
+            params,
+            gsd_m=gsd_m,
+            score_store=score_store,
+            mask_store=mask_store,
+            progress=progress,
+            change_method=change_method,
+            score_overviews=score_overviews,
+            mask_overviews=mask_overviews,
+            on_score_final=on_score_final,
+            pool=pool,
+        )
+
+
+def _run_engine(
+    source: PairSource,
+    params: ChangeParams,
+    *,
+    gsd_m: float,
+    score_store: Store,
+    mask_store: Store,
+    progress: Progress | None = None,
+    change_method: ChangeMethod | None = None,
+    score_overviews: Sequence[Store] = (),
+    mask_overviews: Sequence[Store] = (),
+    on_score_final: Callable[[], None] | None = None,
+    pool: Executor | None,
+) -> EngineResult:
+    """:func:`run_engine` with its block work in ``pool``.
+
+    One pool for every pass: each reading thread opens the source's files for itself.
+    """
     method = change_method if change_method is not None else get_method(params.method)
     shape = source.shape
 
@@ -695,21 +740,34 @@ def run_engine(
             an[:, inv] = 0
         return b, an
 
-    def texture(cell_row: int, cell_rows: int) -> np.ndarray:
+    def texture(cell_row: int, cell_rows: int, cols: np.ndarray) -> np.ndarray:
         # cloud texture of full-width cell rows, read again: asked for only
-        # where the brightening alone leaves room for a cloud (CloudStrips)
+        # near cells whose brightening alone leaves room for a cloud
+        # (CloudStrips), in the blocks holding the cell columns ``cols``; the
+        # block workers wait for the strips meanwhile, so the texture blocks
+        # are computed in their pool
         row = cell_row * f_cell
         height = min(cell_rows * f_cell, shape[0] - row)
-        parts = []
-        for c in range(0, shape[1], block_px):
-            core = (row, c, height, min(block_px, shape[1] - c))
+        out = np.zeros((3, cell_rows, cols.size), dtype=np.float32)
+        cores = [
+            (row, c, height, min(block_px, shape[1] - c))
+            for c in range(0, shape[1], block_px)
+            if cols[c // f_cell : -(-(c + block_px) // f_cell)].any()
+        ]
+
+        def one(core: tuple[int, int, int, int]) -> None:
             ext = _extend(core, TEXTURE_HALO, shape)
             b, an = prepare(*source.read(*ext))
             rel = (core[0] - ext[0], core[1] - ext[1], core[2], core[3])
-            parts.append(
-                cell_texture(b, an, scale=scale, factor=f_cell, core=rel, texture_gain=cloud_gain)
-            )
-        return np.concatenate(parts, axis=2)
+            t = cell_texture(b, an, scale=scale, factor=f_cell, core=rel, texture_gain=cloud_gain)
+            out[:, :, core[1] // f_cell : core[1] // f_cell + t.shape[2]] = t
+
+        if pool is not None and len(cores) > 1 and _thread_safe(source):
+            list(pool.map(one, cores))
+        else:
+            for core in cores:
+                one(core)
+        return out
 
     strips = (
         CloudStrips(shape, params=params.cloud, gsd_m=gsd_m, texture=texture)
@@ -787,7 +845,12 @@ def run_engine(
     sample_cells: list[np.ndarray] = []
     for i, (core, sc, nvalid, smp, cells, feats, counts, ovs) in enumerate(
         _pipelined(
-            blocks, read_score, compute_score, params.workers, read_in_pool=_thread_safe(source)
+            blocks,
+            read_score,
+            compute_score,
+            pool,
+            params.workers,
+            read_in_pool=_thread_safe(source),
         )
     ):
         if sc is not None:
@@ -932,7 +995,12 @@ def run_engine(
 
     for i, (core, nchange, pieces, *unwritten) in enumerate(
         _pipelined(
-            blocks, read_mask, compute_mask, params.workers, read_in_pool=_thread_safe(score_store)
+            blocks,
+            read_mask,
+            compute_mask,
+            pool,
+            params.workers,
+            read_in_pool=_thread_safe(score_store),
         )
     ):
         if unwritten:

@@ -173,8 +173,14 @@ class RasterPair:
         stack = ExitStack()
         try:
             # opened inside an Env of this call, so that the datasets own none
-            # and the opening thread need not be the one that closes them
-            with rasterio.Env():
+            # and the opening thread need not be the one that closes them.
+            # GTIFF_DIRECT_IO: windows of uncompressed tiled files are read from
+            # the file without GDAL's block cache, which copies every tile a
+            # window with a halo cuts (400 MP benchmark pair, 1030 px windows:
+            # as fast as GDAL's memory-mapped reading, which counted the
+            # mapped file pages in the resident size: peak RSS 1.3-1.7 GB ->
+            # 0.6 GB on a kernel that maps the page cache in large folios)
+            with rasterio.Env(GTIFF_DIRECT_IO="YES"):
                 bsrc = stack.enter_context(rasterio.open(self.before.path))
                 asrc = stack.enter_context(rasterio.open(self.after.path))
         except rasterio.errors.RasterioIOError as exc:
@@ -201,8 +207,7 @@ class RasterPair:
             if off is None:
                 direct.append(None)
                 continue
-            mapped = stack.enter_context(_MappedTile(src.name))
-            direct.append(_Direct(src, off, mapped, _all_valid(src, idx)))
+            direct.append(_Direct(src, off, _all_valid(src, idx)))
         handles = _PairHandles(vrts, (direct[0], direct[1]))
         with self._lock:
             self._stack.enter_context(stack)
@@ -250,11 +255,10 @@ class RasterPair:
                 # read in the file's own type, converted by numpy: GDAL's conversion
                 # while de-interleaving pixel-interleaved uint16 took twice as long
                 # (3-band 1030 px window: 5.9 -> 2.6 ms)
-                ds = direct.mapped.dataset(int(win.height) * int(win.width))
-                data = ds.read(idx, window=w2).astype(np.float32, copy=False)
+                data = src.read(idx, window=w2).astype(np.float32, copy=False)
                 if direct.all_valid:
                     return data, np.ones(data.shape[1:], dtype=bool)
-                return data, np.all(ds.read_masks(idx, window=w2) > 0, axis=0)
+                return data, np.all(src.read_masks(idx, window=w2) > 0, axis=0)
         data = vrt.read(idx, window=win, out_dtype=np.float32)
         masks = vrt.read_masks(idx, window=win)
         alpha = vrt.read(vrt.count, window=win)
@@ -275,11 +279,10 @@ class RasterPair:
 
 @dataclass(frozen=True)
 class _Direct:
-    """A tile read without warping: its dataset, the grid's ``(row, col)`` in it, its memory map."""
+    """A tile read without warping: its dataset and the grid's ``(row, col)`` in it."""
 
     src: Any
     offset: tuple[int, int]
-    mapped: _MappedTile
     all_valid: bool
 
 
@@ -289,56 +292,6 @@ class _PairHandles:
 
     vrts: tuple[WarpedVRT, WarpedVRT]
     direct: tuple[_Direct | None, _Direct | None]
-
-
-#: Pixels read through one memory map before the file is opened again.
-_REMAP_PX = 8_000_000
-
-
-class _MappedTile:
-    """A tile opened for GDAL's memory-mapped reading of uncompressed GeoTIFFs.
-
-    Windows with a halo cut the file's tiles, and GDAL's block cache copies
-    every tile they touch: read through a memory map instead (100 MP benchmark
-    pair, 1030 px windows: 1.2 -> 0.8 CPU s a date). GDAL decides when the file
-    is opened and reads other files as before. The pages read stay mapped
-    (and count in the resident size) until the file is closed, so it is opened
-    again after every ``_REMAP_PX`` pixels read (3-band uint16: ~48 MB a tile and
-    reading thread). 16 MP -> 8 MP, two reading threads, benchmark pairs: 400 MP
-    peak RSS 1.3 GB -> 860 MB (one thread: 750 MB), 100 MP 1.5-2.2 -> 1.2 GB, and
-    no slower (fewer pages mapped).
-    Read-only tiles only, never the stores, whose blocks may still be in the cache.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._ds: Any = None
-        self._px = 0
-
-    def dataset(self, px: int) -> Any:
-        """The open dataset, for a read of ``px`` pixels."""
-        if self._ds is None or self._px >= _REMAP_PX:
-            self.close()
-            try:
-                with rasterio.Env(GTIFF_VIRTUAL_MEM_IO="YES"):
-                    self._ds = rasterio.open(self.path)
-            except rasterio.errors.RasterioIOError as exc:
-                raise TileReadError(f"{self.path}: cannot open again ({exc})") from exc
-            self._px = 0
-        self._px += px
-        return self._ds
-
-    def close(self) -> None:
-        """Close (and unmap) the file."""
-        if self._ds is not None:
-            self._ds.close()
-            self._ds = None
-
-    def __enter__(self) -> _MappedTile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _all_valid(src: Any, idx: list[int]) -> bool:

@@ -121,6 +121,48 @@ def test_cloud_strips_match_the_whole_scene(block: int) -> None:
     )
 
 
+def test_cloud_strips_read_texture_only_near_bright_cores() -> None:
+    # a cloudy corner in a wide cloud-free scene: the strips ask for texture
+    # near the cloud only, and find the same cells as the whole image
+    p = make_pair((250, 270), seed=3, cloud=True)
+    params = CloudParams(min_size_m=20.0, grow_m=15.0)
+    b0, a0 = p.before.astype(np.float32), p.after.astype(np.float32)
+    # cloud-free scene to the right: the same ground, unchanged
+    b = np.concatenate([b0, b0[:, :, ::-1], b0, b0[:, :, ::-1], b0], axis=2)
+    a = np.concatenate([a0, b0[:, :, ::-1], b0, b0[:, :, ::-1], b0], axis=2)
+    scale = float(np.subtract(*np.percentile(b.mean(axis=0), [75, 25])))
+    whole = cloud_mask(b, a, scale=scale, gsd_m=GSD, params=params)
+    assert whole[:, :270].mean() > 0.05 and not whole[:, 600:].any()
+    rows, cols = whole.shape
+    asked: list[np.ndarray] = []
+    f = params.factor(GSD)
+
+    def texture(cell_row: int, cell_rows: int, need: np.ndarray) -> np.ndarray:
+        asked.append(need)
+        r0 = cell_row * f
+        r1 = min(r0 + cell_rows * f, rows)
+        e0, e1 = max(r0 - TEXTURE_HALO, 0), min(r1 + TEXTURE_HALO, rows)
+        t = cell_features(
+            b[:, e0:e1], a[:, e0:e1], scale=scale, factor=f, core=(r0 - e0, 0, r1 - r0, cols)
+        )[1:]
+        # only the cells asked for may be used
+        t[:, :, ~need] = np.nan
+        return t
+
+    strips = CloudStrips((rows, cols), params=params, gsd_m=GSD, texture=texture)
+    block = 64
+    for r in range(0, rows, block):
+        for c in range(0, cols, block):
+            h, w = min(block, rows - r), min(block, cols - c)
+            feats = cell_features(
+                b[:, r : r + h, c : c + w], a[:, r : r + h, c : c + w], scale=scale, factor=f
+            )
+            strips.add(r, c, feats[:1], cell_counts(np.ones((h, w), bool), f))
+    np.testing.assert_array_equal(cells_to_pixels(strips.cells, f, 0, 0, rows, cols), whole)
+    assert asked and 0 < strips.texture_cells < 0.6 * strips.cells.size
+    assert not any(n[-(-1000 // f) :].any() for n in asked)
+
+
 def test_cloud_strips_need_cell_aligned_blocks() -> None:
     strips = CloudStrips((64, 64), params=CloudParams(), gsd_m=GSD)
     with pytest.raises(ValueError, match="not aligned"):

@@ -131,8 +131,6 @@ def test_disk_stores_and_blocks_match_in_memory(write_tile, tmp_path: Path, monk
     ta = tile_from_file(write_tile("tartus_20240402T083000Z.tif", p.after, grid, T1))
     mem = compare_tiles(tb, ta, tmp_path / "mem")
     monkeypatch.setattr(run_mod, "_IN_MEMORY_PX", 0)
-    # the tiles' memory maps are reopened every few blocks too
-    monkeypatch.setattr(run_mod, "_REMAP_PX", 10_000)
     disk = compare_tiles(tb, ta, tmp_path / "disk", params=ChangeParams(block_size=64))
     assert mem.summary["cloud_px"] > 0.1 * p.cloud.size
     assert disk.summary["cloud_px"] == mem.summary["cloud_px"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.fft
 from scipy import ndimage
 from skimage.registration import phase_cross_correlation
 
@@ -92,12 +93,11 @@ def _prepare(feature: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return f
 
 
-def _peak_ratio(ref: np.ndarray, mov: np.ndarray, shift: np.ndarray) -> float:
-    fr = np.fft.fft2(ref)
-    fm = np.fft.fft2(mov)
+def _peak_ratio(fr: np.ndarray, fm: np.ndarray) -> float:
+    """Phase-correlation peak over the mean of the next ten, from both images' FFTs."""
     cross = fr * fm.conj()
     cross /= np.maximum(np.abs(cross), 1e-12)
-    corr = np.abs(np.fft.ifft2(cross))
+    corr = np.abs(scipy.fft.ifft2(cross))
     peak = np.unravel_index(int(np.argmax(corr)), corr.shape)
     top = float(corr[peak])
     masked = corr.copy()
@@ -152,8 +152,12 @@ def estimate_shift(
         return Shift(gsd_m=gsd_m, error=1.0, peak_ratio=0.0)
     ref = _prepare(gradient_magnitude(_fill(b[:, sl[0], sl[1]], v)), v)
     mov = _prepare(gradient_magnitude(_fill(a[:, sl[0], sl[1]], v)), v)
-    shift, error, _ = phase_cross_correlation(ref, mov, upsample_factor=upsample_factor)
-    ratio = _peak_ratio(ref, mov, shift)
+    # both FFTs once, for skimage and for the peak ratio
+    fr, fm = scipy.fft.fft2(ref), scipy.fft.fft2(mov)
+    shift, error, _ = phase_cross_correlation(
+        fr, fm, upsample_factor=upsample_factor, space="fourier"
+    )
+    ratio = _peak_ratio(fr, fm)
     return Shift(
         row_px=float(shift[0]),
         col_px=float(shift[1]),

@@ -54,7 +54,7 @@ from pipeline.change.cloud import (
     scene_texture_gain,
 )
 from pipeline.change.coreg import Shift, estimate_shift, shift_image, shift_valid
-from pipeline.change.methods import ChangeMethod, Sample, get_method
+from pipeline.change.methods import ChangeMethod, Sample, get_method, valid_pixels
 from pipeline.change.pyramid import halvings
 from pipeline.change.radiometry import Normaliser, fit_normaliser
 from pipeline.change.thresholds import choose_threshold
@@ -436,6 +436,28 @@ def _pipelined(
             fut.cancel()
 
 
+def _open_in_each_thread(pool: Executor, workers: int, source: PairSource) -> None:
+    """Have each of the pool's ``workers`` threads read one pixel of ``source`` now.
+
+    A thread-safe source opens its files in each reading thread on its first
+    read (40 ms for a pair of GeoTIFFs): done here, while this thread
+    co-registers, instead of when the first blocks are waited for. The
+    threads meet at a barrier so that each takes one read; failures are left
+    to the real reads.
+    """
+    barrier = threading.Barrier(workers)
+
+    def first_read() -> None:
+        try:
+            barrier.wait(timeout=10.0)
+            source.read(0, 0, 1, 1)
+        except Exception:  # noqa: BLE001 - the blocks' reads raise it again
+            pass
+
+    for _ in range(workers):
+        pool.submit(first_read)
+
+
 def _blocks(shape: tuple[int, int], size: int) -> Iterator[tuple[int, int, int, int]]:
     rows, cols = shape
     for r in range(0, rows, size):
@@ -654,6 +676,9 @@ def _run_engine(
     """
     method = change_method if change_method is not None else get_method(params.method)
     shape = source.shape
+    parallel = pool is not None and _thread_safe(source)
+    if pool is not None and parallel:
+        _open_in_each_thread(pool, params.workers, source)
 
     # ---- co-registration on a central crop
     shift = Shift(gsd_m=gsd_m)
@@ -673,15 +698,15 @@ def _run_engine(
 
     # ---- pass 1: fit on a lattice of patches
     pos = _sample_positions(shape, params.sample_patches, params.patch_px)
-    pb, pa, pv = [], [], []
-    for r, c, h, w in pos:
-        b, a, v = source.read(r, c, h, w)
-        pb.append(b)
-        pa.append(a)
-        pv.append(v)
-    sb, sa, sv = np.stack(pb), np.stack(pa), np.stack(pv)
-    flat_b = np.moveaxis(sb, 1, 0)[:, sv]
-    flat_a = np.moveaxis(sa, 1, 0)[:, sv]
+    fitted_source = source
+
+    def read_patch(p: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return fitted_source.read(*p)
+
+    patches = list((pool.map if parallel and pool is not None else map)(read_patch, pos))
+    sb, sa, sv = (np.stack([p[i] for p in patches]) for i in range(3))
+    del patches
+    flat_b, flat_a = valid_pixels(sb, sv), valid_pixels(sa, sv)
     step = max(1, flat_b.shape[1] // _FIT_PIXELS)
     flat_b, flat_a = flat_b[:, ::step], flat_a[:, ::step]
     if flat_b.shape[1] == 0:
@@ -720,7 +745,7 @@ def _run_engine(
         np.stack([~p[2] for p in prepared]),
     )
     model = method.fit(sample)
-    del pb, pa, pv, sb, sa, sv, prepared, sample, flat_a, flat_b
+    del sb, sa, sv, prepared, sample, flat_a, flat_b
 
     # ---- pass 2: score by blocks; cloud brightening per block, analysed in strips
     h_method = method.halo + _smooth_halo(params.presmooth_px)

@@ -47,10 +47,19 @@ class Sample:
 
     def pixels(self) -> tuple[np.ndarray, np.ndarray]:
         """Valid pixels of both dates as ``(bands, n)`` arrays."""
-        v = self.valid
-        b = np.moveaxis(self.before, 1, 0)[:, v]
-        a = np.moveaxis(self.after, 1, 0)[:, v]
-        return b, a
+        return valid_pixels(self.before, self.valid), valid_pixels(self.after, self.valid)
+
+
+def valid_pixels(patches: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Pixels of ``(n, bands, P, P)`` patches where ``valid`` ``(n, P, P)``, as ``(bands, m)``.
+
+    One band at a time: a boolean index of the band-first view
+    (``np.moveaxis(patches, 1, 0)[:, valid]``) took 7 ms for 100 patches of
+    64 x 64 x 3, this 0.8 ms.
+    """
+    if patches.shape[1] == 0:
+        return np.zeros((0, int(np.count_nonzero(valid))), dtype=patches.dtype)
+    return np.stack([patches[:, i][valid] for i in range(patches.shape[1])])
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ Quick run (default sizes 1 and 25 MP)::
 Full run (400 MP = 20000 x 20000 x 3 uint16; about 5 GB of disk in --workdir, minutes)::
 
     .venv/bin/python benchmarks/change_bench.py --sizes 1,25,100,400 --methods all
+
+Run times on one machine differ from run to run (OTB MAD's by up to 40 %):
+``--repeat 3`` runs three rounds per size and prints the medians and the
+ratio of the medians with its spread over the rounds.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -201,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--block-size", type=int, default=1024)
     ap.add_argument("--no-otb", action="store_true", help="skip OTB even when installed")
     ap.add_argument("--keep", action="store_true", help="keep generated pairs")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds per size (each runs every method, then OTB); medians printed when > 1",
+    )
     args = ap.parse_args(argv)
 
     from pipeline.change.methods import CHANGE_METHODS
@@ -222,37 +233,56 @@ def main(argv: list[str] | None = None) -> int:
             side = int(round(math.sqrt(mp * 1e6)))
             fb, fa, ft = generate(work, side)
             px = side * side / 1e6
-            ours: dict[str, tuple[float, float, float]] = {}
-            for m in methods:
-                out = work / f"out_{side}_{m}"
-                r = _run_child(_CHILD, str(fb), str(fa), str(out), m, str(args.block_size))
-                with rasterio.open(out / "mask.tif") as dm:
-                    f1 = _f1_blocks(lambda w, dm=dm: dm.read(1, window=w) == 1, ft)
-                ours[m] = (r["seconds"], r["cpu_s"], r["process_s"])
-                print(
-                    f"{px:6.1f} {m:>12} {r['seconds']:8.2f} {px / r['seconds']:7.2f} "
-                    f"{r['cpu_s']:7.1f} {r['peak_rss_mb']:11.0f} {f1:6.3f} "
-                    f"{os.getloadavg()[0]:5.1f}  regions={r['regions']}, "
-                    f"whole process {r['process_s']:.2f} s",
-                    flush=True,
-                )
-                shutil.rmtree(out, ignore_errors=True)
-            if otb:
-                mad = work / f"otb_mad_{side}.tif"
-                r = _run_child(_OTB_CHILD, str(fb), str(fa), str(mad))
-                f1 = _otb_f1(mad, ft)
-                ratios = ", ".join(
-                    f"{m} {r['seconds'] / s:.1f}x faster (CPU {r['cpu_s'] / c:.1f}x, "
-                    f"whole process {r['process_s'] / ps:.1f}x)"
-                    for m, (s, c, ps) in ours.items()
-                )
-                print(
-                    f"{px:6.1f} {'OTB MAD':>12} {r['seconds']:8.2f} {px / r['seconds']:7.2f} "
-                    f"{r['cpu_s']:7.1f} {r['peak_rss_mb']:11.0f} {f1:6.3f} "
-                    f"{os.getloadavg()[0]:5.1f}  {ratios}",
-                    flush=True,
-                )
-                mad.unlink(missing_ok=True)
+            ours: dict[str, list[tuple[float, float, float]]] = {m: [] for m in methods}
+            theirs: list[float] = []
+            # rounds interleave our methods and OTB, so that each round's
+            # figures share the machine's state (page cache, memory, load)
+            for _ in range(args.repeat):
+                for m in methods:
+                    out = work / f"out_{side}_{m}"
+                    r = _run_child(_CHILD, str(fb), str(fa), str(out), m, str(args.block_size))
+                    with rasterio.open(out / "mask.tif") as dm:
+                        f1 = _f1_blocks(lambda w, dm=dm: dm.read(1, window=w) == 1, ft)
+                    ours[m].append((r["seconds"], r["cpu_s"], r["process_s"]))
+                    print(
+                        f"{px:6.1f} {m:>12} {r['seconds']:8.2f} {px / r['seconds']:7.2f} "
+                        f"{r['cpu_s']:7.1f} {r['peak_rss_mb']:11.0f} {f1:6.3f} "
+                        f"{os.getloadavg()[0]:5.1f}  regions={r['regions']}, "
+                        f"whole process {r['process_s']:.2f} s",
+                        flush=True,
+                    )
+                    shutil.rmtree(out, ignore_errors=True)
+                if otb:
+                    mad = work / f"otb_mad_{side}.tif"
+                    r = _run_child(_OTB_CHILD, str(fb), str(fa), str(mad))
+                    f1 = _otb_f1(mad, ft)
+                    theirs.append(r["seconds"])
+                    ratios = ", ".join(
+                        f"{m} {r['seconds'] / runs[-1][0]:.1f}x faster "
+                        f"(CPU {r['cpu_s'] / runs[-1][1]:.1f}x, "
+                        f"whole process {r['process_s'] / runs[-1][2]:.1f}x)"
+                        for m, runs in ours.items()
+                    )
+                    print(
+                        f"{px:6.1f} {'OTB MAD':>12} {r['seconds']:8.2f} {px / r['seconds']:7.2f} "
+                        f"{r['cpu_s']:7.1f} {r['peak_rss_mb']:11.0f} {f1:6.3f} "
+                        f"{os.getloadavg()[0]:5.1f}  {ratios}",
+                        flush=True,
+                    )
+                    mad.unlink(missing_ok=True)
+            if args.repeat > 1:
+                for m, runs in ours.items():
+                    secs = [x[0] for x in runs]
+                    med = statistics.median(secs)
+                    line = f"{px:6.1f} {m:>12} median of {len(secs)}: {med:.2f} s"
+                    if theirs:
+                        per_round = [t / x for t, x in zip(theirs, secs, strict=True)]
+                        line += (
+                            f", OTB MAD {statistics.median(theirs):.2f} s: "
+                            f"{statistics.median(theirs) / med:.1f}x faster "
+                            f"(rounds {min(per_round):.1f}-{max(per_round):.1f}x)"
+                        )
+                    print(line, flush=True)
     finally:
         if not args.keep and args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -871,10 +871,11 @@ def _run_engine(
         # the strips' analysis (cells of the scene, in order) runs in a thread of
         # its own, so this thread goes on handing blocks to the workers (400 MP
         # benchmark pair: 1.8-2.3 s of the score pass was spent here in the
-        # strips, the workers idle meanwhile)
+        # strips, the workers idle meanwhile); it reads the source for the
+        # texture, so only a thread-safe one
         cloud_thread = (
             stack.enter_context(ThreadPoolExecutor(max_workers=1))
-            if strips is not None and pool is not None
+            if strips is not None and pool is not None and _thread_safe(source)
             else None
         )
         added: deque[Future[None]] = deque()

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from pipeline.change.coreg import estimate_shift
-from pipeline.change.engine import ChangeParams, clean_mask, detect_change
+from pipeline.change.engine import (
+    MASK_CHANGE,
+    ArrayPair,
+    ArrayStore,
+    ChangeParams,
+    clean_mask,
+    detect_change,
+    run_engine,
+)
 from pipeline.change.methods import (
     CHANGE_METHODS,
     UNSUPERVISED_METHODS,
@@ -136,6 +146,48 @@ def test_blockwise_equals_whole_array(method: str) -> None:
         assert a.area_px == b.area_px
         assert a.mean_score == pytest.approx(b.mean_score, rel=1e-5)
         assert a.max_score == pytest.approx(b.max_score, rel=1e-5)
+
+
+class _OneThreadSource:
+    """A PairSource without ``thread_safe``: records the threads that read it."""
+
+    def __init__(self, inner: ArrayPair, threads: set[int]) -> None:
+        self.inner, self.threads = inner, threads
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.inner.shape
+
+    @property
+    def bands(self) -> int:
+        return self.inner.bands
+
+    def read(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, ...]:
+        self.threads.add(threading.get_ident())
+        return self.inner.read(row, col, height, width)
+
+    def with_shift(self, shift: tuple[float, float]) -> _OneThreadSource:
+        return _OneThreadSource(self.inner.with_shift(shift), self.threads)
+
+
+def test_source_that_is_not_thread_safe_is_read_by_one_thread() -> None:
+    # blocks, fit patches and the cloud texture of a source that does not say
+    # it is thread-safe are all read by one thread, and the result is that of
+    # the (thread-safe) array source
+    p = make_pair((320, 320), seed=1, cloud=True, nodata_corner=True, shift=(0.4, 0.7))
+    params = ChangeParams(block_size=64, workers=2)
+    threads: set[int] = set()
+    src = _OneThreadSource(ArrayPair(p.before, p.after, p.valid), threads)
+    score = np.full(src.shape, np.nan, np.float32)
+    mask = np.zeros(src.shape, np.uint8)
+    res = run_engine(
+        src, params, gsd_m=GSD, score_store=ArrayStore(score), mask_store=ArrayStore(mask)
+    )
+    assert len(threads) == 1
+    assert res.cloud_px > 0
+    ref = detect_change(p.before, p.after, valid=p.valid, gsd_m=GSD, params=params, block_size=64)
+    np.testing.assert_array_equal(mask == MASK_CHANGE, ref.mask)
+    assert res.cloud_px == ref.result.cloud_px
 
 
 @pytest.mark.parametrize("block", [None, 32])

@@ -119,7 +119,10 @@ class ChangeParams:
     threshold_sample : int
         Target number of score pixels sampled for the global threshold.
     workers : int
-        Threads computing blocks (reading and writing stay in the calling thread).
+        Threads computing blocks; they also read and write them when the source
+        and stores are thread-safe (else the calling thread does). With cloud
+        masking, more than one worker and a thread-safe source, one more
+        thread analyses the cloud strips.
     """
 
     method: str = DEFAULT_METHOD

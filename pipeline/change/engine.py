@@ -421,6 +421,7 @@ def _pipelined(
         for it in items:
             yield compute(read(it))
         return
+
     def both(it: Any) -> Any:
         return compute(read(it))
 

@@ -638,445 +638,417 @@ def run_engine(
         values: after the score pass when no cloud is masked (the mask pass
         then only reads them), else after the mask pass.
     """
+    # one pool for every pass: each reading thread opens the source's files for itself
     with ExitStack() as stack:
         pool = (
             stack.enter_context(ThreadPoolExecutor(max_workers=params.workers))
             if params.workers > 1
             else None
         )
-        return _run_engine(
-            source,
-            params,
-            gsd_m=gsd_m,
-            score_store=score_store,
-            mask_store=mask_store,
-            progress=progress,
-            change_method=change_method,
-            score_overviews=score_overviews,
-            mask_overviews=mask_overviews,
-            on_score_final=on_score_final,
-            pool=pool,
+        method = change_method if change_method is not None else get_method(params.method)
+        shape = source.shape
+        parallel = pool is not None and _thread_safe(source)
+        if pool is not None and parallel:
+            _open_in_each_thread(pool, params.workers, source)
+
+        # ---- co-registration on a central crop
+        shift = Shift(gsd_m=gsd_m)
+        applied = False
+        if params.coregister:
+            size = min(512, shape[0], shape[1])
+            r0, c0 = (shape[0] - size) // 2, (shape[1] - size) // 2
+            b, a, v = source.read(r0, c0, size, size)
+            shift = estimate_shift(b, a, valid=v, gsd_m=gsd_m)
+            if (
+                shift.magnitude_px <= params.max_shift_px
+                and shift.peak_ratio >= params.min_peak_ratio
+                and shift.magnitude_px >= params.min_shift_px
+            ):
+                source = source.with_shift((shift.row_px, shift.col_px))
+                applied = True
+
+        # ---- pass 1: fit on a lattice of patches
+        pos = _sample_positions(shape, params.sample_patches, params.patch_px)
+        fitted_source = source
+
+        def read_patch(p: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return fitted_source.read(*p)
+
+        patches = list((pool.map if parallel and pool is not None else map)(read_patch, pos))
+        sb, sa, sv = (np.stack([p[i] for p in patches]) for i in range(3))
+        del patches
+        flat_b, flat_a = valid_pixels(sb, sv), valid_pixels(sa, sv)
+        step = max(1, flat_b.shape[1] // _FIT_PIXELS)
+        flat_b, flat_a = flat_b[:, ::step], flat_a[:, ::step]
+        if flat_b.shape[1] == 0:
+            raise ValueError("no valid pixels in common between the two dates")
+        norm = fit_normaliser(flat_b, flat_a, kind=params.normalisation)
+        bright = flat_b.mean(axis=0)
+        q25, q75 = np.percentile(bright, [25, 75])
+        scale = float(max(q75 - q25, 1e-6 * max(abs(float(bright.mean())), 1.0)))
+        # scene-typical brightness difference and texture ratio between the dates:
+        # clouds are local departures from them (a hazy date is not a cloud)
+        cloud_offset, cloud_gain = 0.0, 1.0
+        if params.cloud.enabled:
+            cloud_offset = float(np.median(norm.apply(flat_a).mean(axis=0) - bright)) / scale
+            san = np.stack([norm.apply(x) for x in sa])
+            cloud_gain = scene_texture_gain(sb, san, sv)
+            del san
+
+        # patches are too small for cloud detection (a cloud is wider than a patch):
+        # the fits below are robust to the few cloudy pixels instead
+        def prepare_patch(b: np.ndarray, a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
+            an = norm.apply(a)
+            if not v.all():
+                b = np.where(v[None], b, np.float32(0))
+                an = np.where(v[None], an, b)
+            return (
+                _presmooth(b, params.presmooth_px),
+                _presmooth(an, params.presmooth_px),
+                ~v,
+                np.zeros_like(v),
+            )
+
+        prepared = [prepare_patch(sb[i], sa[i], sv[i]) for i in range(len(pos))]
+        sample = Sample(
+            np.stack([p[0] for p in prepared]),
+            np.stack([p[1] for p in prepared]),
+            np.stack([~p[2] for p in prepared]),
         )
+        model = method.fit(sample)
+        del sb, sa, sv, prepared, sample, flat_a, flat_b
 
+        # ---- pass 2: score by blocks; cloud brightening per block, analysed in strips
+        h_method = method.halo + _smooth_halo(params.presmooth_px)
+        stride = max(1, int(math.ceil(math.sqrt(shape[0] * shape[1] / params.threshold_sample))))
+        # a multiple of 16 keeps every block aligned to the cloud cells, and one of
+        # the coarsest overview factor makes the blocks' pyramids tile the scene's
+        align = max(16, 2 ** max(len(score_overviews), len(mask_overviews)))
+        block_px = -(-params.block_size // align) * align
+        blocks = list(_blocks(shape, block_px))
 
-def _run_engine(
-    source: PairSource,
-    params: ChangeParams,
-    *,
-    gsd_m: float,
-    score_store: Store,
-    mask_store: Store,
-    progress: Progress | None = None,
-    change_method: ChangeMethod | None = None,
-    score_overviews: Sequence[Store] = (),
-    mask_overviews: Sequence[Store] = (),
-    on_score_final: Callable[[], None] | None = None,
-    pool: Executor | None,
-) -> EngineResult:
-    """:func:`run_engine` with its block work in ``pool``.
+        def prepare(b: np.ndarray, a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            # the source's arrays are this block's own: normalise and blank them in place
+            an = norm.apply(a, out=a)
+            if not v.all():
+                inv = ~v
+                b[:, inv] = 0
+                an[:, inv] = 0
+            return b, an
 
-    One pool for every pass: each reading thread opens the source's files for itself.
-    """
-    method = change_method if change_method is not None else get_method(params.method)
-    shape = source.shape
-    parallel = pool is not None and _thread_safe(source)
-    if pool is not None and parallel:
-        _open_in_each_thread(pool, params.workers, source)
+        def texture(cell_row: int, cell_rows: int, cols: np.ndarray) -> np.ndarray:
+            # cloud texture of full-width cell rows, read again: asked for only
+            # near cells whose brightening alone leaves room for a cloud
+            # (CloudStrips), in the blocks holding the cell columns ``cols``; the
+            # block workers wait for the strips meanwhile, so the texture blocks
+            # are computed in their pool
+            row = cell_row * f_cell
+            height = min(cell_rows * f_cell, shape[0] - row)
+            out = np.zeros((3, cell_rows, cols.size), dtype=np.float32)
+            cores = [
+                (row, c, height, min(block_px, shape[1] - c))
+                for c in range(0, shape[1], block_px)
+                if cols[c // f_cell : -(-(c + block_px) // f_cell)].any()
+            ]
 
-    # ---- co-registration on a central crop
-    shift = Shift(gsd_m=gsd_m)
-    applied = False
-    if params.coregister:
-        size = min(512, shape[0], shape[1])
-        r0, c0 = (shape[0] - size) // 2, (shape[1] - size) // 2
-        b, a, v = source.read(r0, c0, size, size)
-        shift = estimate_shift(b, a, valid=v, gsd_m=gsd_m)
-        if (
-            shift.magnitude_px <= params.max_shift_px
-            and shift.peak_ratio >= params.min_peak_ratio
-            and shift.magnitude_px >= params.min_shift_px
-        ):
-            source = source.with_shift((shift.row_px, shift.col_px))
-            applied = True
-
-    # ---- pass 1: fit on a lattice of patches
-    pos = _sample_positions(shape, params.sample_patches, params.patch_px)
-    fitted_source = source
-
-    def read_patch(p: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return fitted_source.read(*p)
-
-    patches = list((pool.map if parallel and pool is not None else map)(read_patch, pos))
-    sb, sa, sv = (np.stack([p[i] for p in patches]) for i in range(3))
-    del patches
-    flat_b, flat_a = valid_pixels(sb, sv), valid_pixels(sa, sv)
-    step = max(1, flat_b.shape[1] // _FIT_PIXELS)
-    flat_b, flat_a = flat_b[:, ::step], flat_a[:, ::step]
-    if flat_b.shape[1] == 0:
-        raise ValueError("no valid pixels in common between the two dates")
-    norm = fit_normaliser(flat_b, flat_a, kind=params.normalisation)
-    bright = flat_b.mean(axis=0)
-    q25, q75 = np.percentile(bright, [25, 75])
-    scale = float(max(q75 - q25, 1e-6 * max(abs(float(bright.mean())), 1.0)))
-    # scene-typical brightness difference and texture ratio between the dates:
-    # clouds are local departures from them (a hazy date is not a cloud)
-    cloud_offset, cloud_gain = 0.0, 1.0
-    if params.cloud.enabled:
-        cloud_offset = float(np.median(norm.apply(flat_a).mean(axis=0) - bright)) / scale
-        san = np.stack([norm.apply(x) for x in sa])
-        cloud_gain = scene_texture_gain(sb, san, sv)
-        del san
-
-    # patches are too small for cloud detection (a cloud is wider than a patch):
-    # the fits below are robust to the few cloudy pixels instead
-    def prepare_patch(b: np.ndarray, a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
-        an = norm.apply(a)
-        if not v.all():
-            b = np.where(v[None], b, np.float32(0))
-            an = np.where(v[None], an, b)
-        return (
-            _presmooth(b, params.presmooth_px),
-            _presmooth(an, params.presmooth_px),
-            ~v,
-            np.zeros_like(v),
-        )
-
-    prepared = [prepare_patch(sb[i], sa[i], sv[i]) for i in range(len(pos))]
-    sample = Sample(
-        np.stack([p[0] for p in prepared]),
-        np.stack([p[1] for p in prepared]),
-        np.stack([~p[2] for p in prepared]),
-    )
-    model = method.fit(sample)
-    del sb, sa, sv, prepared, sample, flat_a, flat_b
-
-    # ---- pass 2: score by blocks; cloud brightening per block, analysed in strips
-    h_method = method.halo + _smooth_halo(params.presmooth_px)
-    stride = max(1, int(math.ceil(math.sqrt(shape[0] * shape[1] / params.threshold_sample))))
-    # a multiple of 16 keeps every block aligned to the cloud cells, and one of
-    # the coarsest overview factor makes the blocks' pyramids tile the scene's
-    align = max(16, 2 ** max(len(score_overviews), len(mask_overviews)))
-    block_px = -(-params.block_size // align) * align
-    blocks = list(_blocks(shape, block_px))
-
-    def prepare(b: np.ndarray, a: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # the source's arrays are this block's own: normalise and blank them in place
-        an = norm.apply(a, out=a)
-        if not v.all():
-            inv = ~v
-            b[:, inv] = 0
-            an[:, inv] = 0
-        return b, an
-
-    def texture(cell_row: int, cell_rows: int, cols: np.ndarray) -> np.ndarray:
-        # cloud texture of full-width cell rows, read again: asked for only
-        # near cells whose brightening alone leaves room for a cloud
-        # (CloudStrips), in the blocks holding the cell columns ``cols``; the
-        # block workers wait for the strips meanwhile, so the texture blocks
-        # are computed in their pool
-        row = cell_row * f_cell
-        height = min(cell_rows * f_cell, shape[0] - row)
-        out = np.zeros((3, cell_rows, cols.size), dtype=np.float32)
-        cores = [
-            (row, c, height, min(block_px, shape[1] - c))
-            for c in range(0, shape[1], block_px)
-            if cols[c // f_cell : -(-(c + block_px) // f_cell)].any()
-        ]
-
-        def one(core: tuple[int, int, int, int]) -> None:
-            ext = _extend(core, TEXTURE_HALO, shape)
-            b, an = prepare(*source.read(*ext))
-            rel = (core[0] - ext[0], core[1] - ext[1], core[2], core[3])
-            t = cell_texture(b, an, scale=scale, factor=f_cell, core=rel, texture_gain=cloud_gain)
-            out[:, :, core[1] // f_cell : core[1] // f_cell + t.shape[2]] = t
-
-        if pool is not None and len(cores) > 1 and _thread_safe(source):
-            list(pool.map(one, cores))
-        else:
-            for core in cores:
-                one(core)
-        return out
-
-    strips = (
-        CloudStrips(shape, params=params.cloud, gsd_m=gsd_m, texture=texture)
-        if params.cloud.enabled
-        else None
-    )
-    f_cell = strips.factor if strips is not None else 1
-
-    # thread-safe stores are written by the block workers: the first touch of
-    # fresh store memory (the kernel zeroing its pages) and the copies then run
-    # in parallel, off the thread that hands out the blocks
-    workers_write_score = all(map(_thread_safe, (score_store, *score_overviews)))
-    workers_write_mask = workers_write_score and all(
-        map(_thread_safe, (mask_store, *mask_overviews))
-    )
-
-    def read_score(core: tuple[int, int, int, int]) -> tuple[Any, ...]:
-        ext = _extend(core, h_method, shape)
-        return (core, ext, *source.read(*ext))
-
-    def compute_score(item: tuple[Any, ...]) -> tuple[Any, ...]:
-        core, ext, b, a, v = item
-        b, an = prepare(b, a, v)
-        cr, cc = core[0] - ext[0], core[1] - ext[1]
-        vc = v[cr : cr + core[2], cc : cc + core[3]]
-        in_core = (slice(None), slice(cr, cr + core[2]), slice(cc, cc + core[3]))
-        bright = counts = None
-        # smooth and score on the core plus the method's own context
-        if method.diff_score is not None:
-            diff = np.subtract(an, b, out=an)
-            del b, an
-            if strips is not None:
-                bright = cell_brightening(
-                    diff[in_core], scale=scale, factor=f_cell, offset=cloud_offset
+            def one(core: tuple[int, int, int, int]) -> None:
+                ext = _extend(core, TEXTURE_HALO, shape)
+                b, an = prepare(*source.read(*ext))
+                rel = (core[0] - ext[0], core[1] - ext[1], core[2], core[3])
+                t = cell_texture(
+                    b, an, scale=scale, factor=f_cell, core=rel, texture_gain=cloud_gain
                 )
-            score = method.diff_score(_presmooth(diff, params.presmooth_px), model)
-        else:
-            if strips is not None:
-                bright = cell_brightening(
-                    np.subtract(an[in_core], b[in_core]),
-                    scale=scale,
-                    factor=f_cell,
-                    offset=cloud_offset,
-                )
-            bs = _presmooth(b, params.presmooth_px)
-            as_ = _presmooth(an, params.presmooth_px)
-            del b, an
-            score = method.score(bs, as_, model)
-        if strips is not None:
-            counts = cell_counts(vc, f_cell)
-        all_valid = bool(vc.all())
-        if not v.all():
-            score[~v] = np.nan
-        sc = np.ascontiguousarray(score[in_core[1:]], dtype=np.float32)
-        nvalid = sc.size if all_valid else int(np.count_nonzero(vc))
-        r_off = (-core[0]) % stride
-        c_off = (-core[1]) % stride
-        smp = sc[r_off::stride, c_off::stride]
-        ok = np.isfinite(smp)
-        # cell of each sample, to drop samples under cloud once the cells are known
-        rr, cc_ = np.nonzero(ok)
-        cells = ((core[0] + r_off + rr * stride) // f_cell) * -(-shape[1] // f_cell) + (
-            core[1] + c_off + cc_ * stride
-        ) // f_cell
-        feats = None if bright is None else bright[np.newaxis]
-        ovs = halvings(sc, len(score_overviews))
-        if workers_write_score:
-            score_store.write(core[0], core[1], sc)
-            _write_levels(score_overviews, core, ovs)
-            return core, None, nvalid, smp[ok], cells, feats, counts, []
-        return core, sc, nvalid, smp[ok], cells, feats, counts, ovs
+                out[:, :, core[1] // f_cell : core[1] // f_cell + t.shape[2]] = t
 
-    valid_px = 0
-    samples: list[np.ndarray] = []
-    sample_cells: list[np.ndarray] = []
-    with ExitStack() as stack:
-        # the strips' analysis (cells of the scene, in order) runs in a thread of
-        # its own, so this thread goes on handing blocks to the workers (400 MP
-        # benchmark pair: 1.8-2.3 s of the score pass was spent here in the
-        # strips, the workers idle meanwhile); it reads the source for the
-        # texture, so only a thread-safe one
-        cloud_thread = (
-            stack.enter_context(ThreadPoolExecutor(max_workers=1))
-            if strips is not None and pool is not None and _thread_safe(source)
+            if pool is not None and len(cores) > 1 and _thread_safe(source):
+                list(pool.map(one, cores))
+            else:
+                for core in cores:
+                    one(core)
+            return out
+
+        strips = (
+            CloudStrips(shape, params=params.cloud, gsd_m=gsd_m, texture=texture)
+            if params.cloud.enabled
             else None
         )
-        added: deque[Future[None]] = deque()
-        for i, (core, sc, nvalid, smp, cells, feats, counts, ovs) in enumerate(
-            _pipelined(
-                blocks,
-                read_score,
-                compute_score,
-                pool,
-                params.workers,
-                read_in_pool=_thread_safe(source),
-            )
-        ):
-            if sc is not None:
+        f_cell = strips.factor if strips is not None else 1
+
+        # thread-safe stores are written by the block workers: the first touch of
+        # fresh store memory (the kernel zeroing its pages) and the copies then run
+        # in parallel, off the thread that hands out the blocks
+        workers_write_score = all(map(_thread_safe, (score_store, *score_overviews)))
+        workers_write_mask = workers_write_score and all(
+            map(_thread_safe, (mask_store, *mask_overviews))
+        )
+
+        def read_score(core: tuple[int, int, int, int]) -> tuple[Any, ...]:
+            ext = _extend(core, h_method, shape)
+            return (core, ext, *source.read(*ext))
+
+        def compute_score(item: tuple[Any, ...]) -> tuple[Any, ...]:
+            core, ext, b, a, v = item
+            b, an = prepare(b, a, v)
+            cr, cc = core[0] - ext[0], core[1] - ext[1]
+            vc = v[cr : cr + core[2], cc : cc + core[3]]
+            in_core = (slice(None), slice(cr, cr + core[2]), slice(cc, cc + core[3]))
+            bright = counts = None
+            # smooth and score on the core plus the method's own context
+            if method.diff_score is not None:
+                diff = np.subtract(an, b, out=an)
+                del b, an
+                if strips is not None:
+                    bright = cell_brightening(
+                        diff[in_core], scale=scale, factor=f_cell, offset=cloud_offset
+                    )
+                score = method.diff_score(_presmooth(diff, params.presmooth_px), model)
+            else:
+                if strips is not None:
+                    bright = cell_brightening(
+                        np.subtract(an[in_core], b[in_core]),
+                        scale=scale,
+                        factor=f_cell,
+                        offset=cloud_offset,
+                    )
+                bs = _presmooth(b, params.presmooth_px)
+                as_ = _presmooth(an, params.presmooth_px)
+                del b, an
+                score = method.score(bs, as_, model)
+            if strips is not None:
+                counts = cell_counts(vc, f_cell)
+            all_valid = bool(vc.all())
+            if not v.all():
+                score[~v] = np.nan
+            sc = np.ascontiguousarray(score[in_core[1:]], dtype=np.float32)
+            nvalid = sc.size if all_valid else int(np.count_nonzero(vc))
+            r_off = (-core[0]) % stride
+            c_off = (-core[1]) % stride
+            smp = sc[r_off::stride, c_off::stride]
+            ok = np.isfinite(smp)
+            # cell of each sample, to drop samples under cloud once the cells are known
+            rr, cc_ = np.nonzero(ok)
+            cells = ((core[0] + r_off + rr * stride) // f_cell) * -(-shape[1] // f_cell) + (
+                core[1] + c_off + cc_ * stride
+            ) // f_cell
+            feats = None if bright is None else bright[np.newaxis]
+            ovs = halvings(sc, len(score_overviews))
+            if workers_write_score:
                 score_store.write(core[0], core[1], sc)
                 _write_levels(score_overviews, core, ovs)
-            valid_px += nvalid
-            samples.append(smp)
-            sample_cells.append(cells)
+                return core, None, nvalid, smp[ok], cells, feats, counts, []
+            return core, sc, nvalid, smp[ok], cells, feats, counts, ovs
+
+        valid_px = 0
+        samples: list[np.ndarray] = []
+        sample_cells: list[np.ndarray] = []
+        with ExitStack() as stack:
+            # the strips' analysis (cells of the scene, in order) runs in a thread of
+            # its own, so this thread goes on handing blocks to the workers (400 MP
+            # benchmark pair: 1.8-2.3 s of the score pass was spent here in the
+            # strips, the workers idle meanwhile); it reads the source for the
+            # texture, so only a thread-safe one
+            cloud_thread = (
+                stack.enter_context(ThreadPoolExecutor(max_workers=1))
+                if strips is not None and pool is not None and _thread_safe(source)
+                else None
+            )
+            added: deque[Future[None]] = deque()
+            for i, (core, sc, nvalid, smp, cells, feats, counts, ovs) in enumerate(
+                _pipelined(
+                    blocks,
+                    read_score,
+                    compute_score,
+                    pool,
+                    params.workers,
+                    read_in_pool=_thread_safe(source),
+                )
+            ):
+                if sc is not None:
+                    score_store.write(core[0], core[1], sc)
+                    _write_levels(score_overviews, core, ovs)
+                valid_px += nvalid
+                samples.append(smp)
+                sample_cells.append(cells)
+                if strips is not None:
+                    if cloud_thread is None:
+                        strips.add(core[0], core[1], feats, counts)
+                    else:
+                        while added and added[0].done():
+                            added.popleft().result()  # an error in the strips stops the pass
+                        added.append(
+                            cloud_thread.submit(strips.add, core[0], core[1], feats, counts)
+                        )
+                if progress:
+                    progress("score", i + 1, len(blocks))
+            while added:
+                added.popleft().result()
+        cloud_px = strips.cloud_px if strips is not None else 0
+        # a "cloud" over most of the scene is implausible (a scene-wide change of
+        # illumination, haze or land cover): when unsure, do not mask
+        if strips is None or cloud_px == 0 or cloud_px > params.cloud.max_fraction * valid_px:
+            strips, cloud_px = None, 0
+            if on_score_final is not None:
+                on_score_final()
+                on_score_final = None
+        valid_px -= cloud_px
+        tsample = np.concatenate(samples) if samples else np.zeros(0, np.float32)
+        if strips is not None:
+            tsample = tsample[~strips.cells.ravel()[np.concatenate(sample_cells)]]
+        del samples, sample_cells
+        if tsample.size:
+            thr = choose_threshold(tsample, params.threshold, value=params.threshold_value)
+            if params.threshold != "fixed":
+                floor = method.floor if params.min_threshold is None else params.min_threshold
+                thr = max(thr, floor)
+        else:
+            thr = math.inf
+
+        # ---- pass 3: threshold, clean, polygonise
+        min_px = min_area_px(params.min_area_m2, gsd_m)
+        h_mask = 2 * params.open_px + 2 * params.close_px + min(min_px, _MIN_AREA_HALO_CAP) + 1
+        # regions as (polygon, score sum, pixel count, score max): a polygon is one
+        # 4-connected component of the block's mask, so its statistics come from
+        # the block's labels; pieces on block borders are merged after the pass
+        inner: list[tuple[Polygon, float, int, float]] = []
+        border: list[tuple[Polygon, float, int, float]] = []
+        change_px = 0
+
+        def read_mask(core: tuple[int, int, int, int]) -> tuple[Any, ...]:
+            ext = _extend(core, h_mask, shape)
+            return core, ext, score_store.read(*ext)
+
+        def compute_mask(item: tuple[Any, ...]) -> tuple[Any, ...]:
+            core, ext, score = item
+            cr, cc = core[0] - ext[0], core[1] - ext[1]
+            cloudy = None
+            cloudy_ovs: list[np.ndarray] = []
             if strips is not None:
-                if cloud_thread is None:
-                    strips.add(core[0], core[1], feats, counts)
-                else:
-                    while added and added[0].done():
-                        added.popleft().result()  # an error in the strips stops the pass
-                    added.append(cloud_thread.submit(strips.add, core[0], core[1], feats, counts))
+                cl = cells_to_pixels(strips.cells, strips.factor, *ext)
+                if cl.any():
+                    score[cl] = np.nan
+                    if cl[cr : cr + core[2], cc : cc + core[3]].any():
+                        cloudy = np.array(score[cr : cr + core[2], cc : cc + core[3]])
+                        cloudy_ovs = halvings(cloudy, len(score_overviews))
+            finite = np.isfinite(score)
+            with np.errstate(invalid="ignore"):
+                raw = finite & (score > thr)
+            touching = (
+                ext[0] > 0,
+                ext[0] + ext[2] < shape[0],
+                ext[1] > 0,
+                ext[1] + ext[3] < shape[1],
+            )
+            m = (
+                clean_mask(
+                    raw,
+                    open_px=params.open_px,
+                    close_px=params.close_px,
+                    min_px=min_px,
+                    keep_touching=touching,
+                )
+                & finite
+            )
+            mc = m[cr : cr + core[2], cc : cc + core[3]]
+            out = np.where(mc, MASK_CHANGE, MASK_NONE).astype(np.uint8)
+            out[~finite[cr : cr + core[2], cc : cc + core[3]]] = MASK_INVALID
+            polys: list[tuple[Polygon, bool, float, int, float]] = []
+            rows = np.flatnonzero(mc.any(axis=1))
+            if rows.size:
+                # polygonise the bounding box of the change only
+                cols = np.flatnonzero(mc.any(axis=0))
+                br, bc = int(rows[0]), int(cols[0])
+                r1, c1 = int(rows[-1]) + 1, int(cols[-1]) + 1
+                sub = mc[br:r1, bc:c1]
+                lab, n = ndimage.label(sub)
+                vals = score[cr + br : cr + r1, cc + bc : cc + c1]
+                ids, v = lab[sub], vals[sub].astype(np.float64)
+                counts = np.bincount(ids, minlength=n + 1)
+                sums = np.bincount(ids, weights=v, minlength=n + 1)
+                peaks = np.full(n + 1, -np.inf)
+                np.maximum.at(peaks, ids, v)
+                # each region is traced in its own bounding box: GDAL's polygoniser
+                # scans every pixel it is given, and the regions are sparse in the box
+                # of the whole change (100 MP benchmark: 1.3 -> 0.3 CPU s)
+                pieces_found: list[tuple[Any, int]] = []
+                with _SHAPES_LOCK:
+                    for k, (rs, cs) in enumerate(ndimage.find_objects(lab), start=1):
+                        own = lab[rs, cs] == k
+                        tf = Affine.translation(core[1] + bc + cs.start, core[0] + br + rs.start)
+                        pieces_found.extend(
+                            (geom, k)
+                            for geom, _ in features.shapes(
+                                own.view(np.uint8), mask=own, connectivity=4, transform=tf
+                            )
+                        )
+                for geom, k in pieces_found:
+                    poly = geom_shape(geom)
+                    x0, y0, x1, y1 = poly.bounds
+                    on_border = (
+                        (y0 <= core[0] and core[0] > 0)
+                        or (x0 <= core[1] and core[1] > 0)
+                        or (y1 >= core[0] + core[2] and core[0] + core[2] < shape[0])
+                        or (x1 >= core[1] + core[3] and core[1] + core[3] < shape[1])
+                    )
+                    polys.append((poly, on_border, float(sums[k]), int(counts[k]), float(peaks[k])))
+            out_ovs = halvings(out, len(mask_overviews), nearest=True)
+            if workers_write_mask:
+                # cloud blanked here may be in the halo another worker reads: it
+                # blanks the cloud of its whole window itself
+                _write_mask(core, out, out_ovs, cloudy, cloudy_ovs)
+                return core, int(np.count_nonzero(mc)), polys
+            return core, int(np.count_nonzero(mc)), polys, out, out_ovs, cloudy, cloudy_ovs
+
+        def _write_mask(
+            core: tuple[int, int, int, int],
+            out: np.ndarray,
+            out_ovs: list[np.ndarray],
+            cloudy: np.ndarray | None,
+            cloudy_ovs: list[np.ndarray],
+        ) -> None:
+            mask_store.write(core[0], core[1], out)
+            _write_levels(mask_overviews, core, out_ovs)
+            if cloudy is not None:
+                # cloud is known only after the score pass: blank it in the stored score
+                score_store.write(core[0], core[1], cloudy)
+                _write_levels(score_overviews, core, cloudy_ovs)
+
+        for i, (core, nchange, pieces, *unwritten) in enumerate(
+            _pipelined(
+                blocks,
+                read_mask,
+                compute_mask,
+                pool,
+                params.workers,
+                read_in_pool=_thread_safe(score_store),
+            )
+        ):
+            if unwritten:
+                _write_mask(core, *unwritten)
+            change_px += nchange
+            for poly, on_border, *stats in pieces:
+                (border if on_border else inner).append((poly, *stats))
             if progress:
-                progress("score", i + 1, len(blocks))
-        while added:
-            added.popleft().result()
-    cloud_px = strips.cloud_px if strips is not None else 0
-    # a "cloud" over most of the scene is implausible (a scene-wide change of
-    # illumination, haze or land cover): when unsure, do not mask
-    if strips is None or cloud_px == 0 or cloud_px > params.cloud.max_fraction * valid_px:
-        strips, cloud_px = None, 0
+                progress("mask", i + 1, len(blocks))
         if on_score_final is not None:
             on_score_final()
-            on_score_final = None
-    valid_px -= cloud_px
-    tsample = np.concatenate(samples) if samples else np.zeros(0, np.float32)
-    if strips is not None:
-        tsample = tsample[~strips.cells.ravel()[np.concatenate(sample_cells)]]
-    del samples, sample_cells
-    if tsample.size:
-        thr = choose_threshold(tsample, params.threshold, value=params.threshold_value)
-        if params.threshold != "fixed":
-            floor = method.floor if params.min_threshold is None else params.min_threshold
-            thr = max(thr, floor)
-    else:
-        thr = math.inf
-
-    # ---- pass 3: threshold, clean, polygonise
-    min_px = min_area_px(params.min_area_m2, gsd_m)
-    h_mask = 2 * params.open_px + 2 * params.close_px + min(min_px, _MIN_AREA_HALO_CAP) + 1
-    # regions as (polygon, score sum, pixel count, score max): a polygon is one
-    # 4-connected component of the block's mask, so its statistics come from
-    # the block's labels; pieces on block borders are merged after the pass
-    inner: list[tuple[Polygon, float, int, float]] = []
-    border: list[tuple[Polygon, float, int, float]] = []
-    change_px = 0
-
-    def read_mask(core: tuple[int, int, int, int]) -> tuple[Any, ...]:
-        ext = _extend(core, h_mask, shape)
-        return core, ext, score_store.read(*ext)
-
-    def compute_mask(item: tuple[Any, ...]) -> tuple[Any, ...]:
-        core, ext, score = item
-        cr, cc = core[0] - ext[0], core[1] - ext[1]
-        cloudy = None
-        cloudy_ovs: list[np.ndarray] = []
-        if strips is not None:
-            cl = cells_to_pixels(strips.cells, strips.factor, *ext)
-            if cl.any():
-                score[cl] = np.nan
-                if cl[cr : cr + core[2], cc : cc + core[3]].any():
-                    cloudy = np.array(score[cr : cr + core[2], cc : cc + core[3]])
-                    cloudy_ovs = halvings(cloudy, len(score_overviews))
-        finite = np.isfinite(score)
-        with np.errstate(invalid="ignore"):
-            raw = finite & (score > thr)
-        touching = (
-            ext[0] > 0,
-            ext[0] + ext[2] < shape[0],
-            ext[1] > 0,
-            ext[1] + ext[3] < shape[1],
+        found = inner + _merge_pieces(border)
+        regions = tuple(
+            RegionPx(p, float(p.area), total / count if count else math.nan, peak)
+            for p, total, count, peak in sorted(found, key=lambda f: _poly_key(f[0]))
         )
-        m = (
-            clean_mask(
-                raw,
-                open_px=params.open_px,
-                close_px=params.close_px,
-                min_px=min_px,
-                keep_touching=touching,
-            )
-            & finite
+        return EngineResult(
+            method=params.method,
+            threshold_name=params.threshold,
+            threshold=float(thr),
+            shift=shift,
+            shift_applied=applied,
+            normaliser=norm,
+            regions=regions,
+            valid_px=valid_px,
+            cloud_px=cloud_px,
+            change_px=change_px,
+            params=params,
         )
-        mc = m[cr : cr + core[2], cc : cc + core[3]]
-        out = np.where(mc, MASK_CHANGE, MASK_NONE).astype(np.uint8)
-        out[~finite[cr : cr + core[2], cc : cc + core[3]]] = MASK_INVALID
-        polys: list[tuple[Polygon, bool, float, int, float]] = []
-        rows = np.flatnonzero(mc.any(axis=1))
-        if rows.size:
-            # polygonise the bounding box of the change only
-            cols = np.flatnonzero(mc.any(axis=0))
-            br, bc = int(rows[0]), int(cols[0])
-            r1, c1 = int(rows[-1]) + 1, int(cols[-1]) + 1
-            sub = mc[br:r1, bc:c1]
-            lab, n = ndimage.label(sub)
-            vals = score[cr + br : cr + r1, cc + bc : cc + c1]
-            ids, v = lab[sub], vals[sub].astype(np.float64)
-            counts = np.bincount(ids, minlength=n + 1)
-            sums = np.bincount(ids, weights=v, minlength=n + 1)
-            peaks = np.full(n + 1, -np.inf)
-            np.maximum.at(peaks, ids, v)
-            # each region is traced in its own bounding box: GDAL's polygoniser
-            # scans every pixel it is given, and the regions are sparse in the box
-            # of the whole change (100 MP benchmark: 1.3 -> 0.3 CPU s)
-            pieces_found: list[tuple[Any, int]] = []
-            with _SHAPES_LOCK:
-                for k, (rs, cs) in enumerate(ndimage.find_objects(lab), start=1):
-                    own = lab[rs, cs] == k
-                    tf = Affine.translation(core[1] + bc + cs.start, core[0] + br + rs.start)
-                    pieces_found.extend(
-                        (geom, k)
-                        for geom, _ in features.shapes(
-                            own.view(np.uint8), mask=own, connectivity=4, transform=tf
-                        )
-                    )
-            for geom, k in pieces_found:
-                poly = geom_shape(geom)
-                x0, y0, x1, y1 = poly.bounds
-                on_border = (
-                    (y0 <= core[0] and core[0] > 0)
-                    or (x0 <= core[1] and core[1] > 0)
-                    or (y1 >= core[0] + core[2] and core[0] + core[2] < shape[0])
-                    or (x1 >= core[1] + core[3] and core[1] + core[3] < shape[1])
-                )
-                polys.append((poly, on_border, float(sums[k]), int(counts[k]), float(peaks[k])))
-        out_ovs = halvings(out, len(mask_overviews), nearest=True)
-        if workers_write_mask:
-            # cloud blanked here may be in the halo another worker reads: it
-            # blanks the cloud of its whole window itself
-            _write_mask(core, out, out_ovs, cloudy, cloudy_ovs)
-            return core, int(np.count_nonzero(mc)), polys
-        return core, int(np.count_nonzero(mc)), polys, out, out_ovs, cloudy, cloudy_ovs
-
-    def _write_mask(
-        core: tuple[int, int, int, int],
-        out: np.ndarray,
-        out_ovs: list[np.ndarray],
-        cloudy: np.ndarray | None,
-        cloudy_ovs: list[np.ndarray],
-    ) -> None:
-        mask_store.write(core[0], core[1], out)
-        _write_levels(mask_overviews, core, out_ovs)
-        if cloudy is not None:
-            # cloud is known only after the score pass: blank it in the stored score
-            score_store.write(core[0], core[1], cloudy)
-            _write_levels(score_overviews, core, cloudy_ovs)
-
-    for i, (core, nchange, pieces, *unwritten) in enumerate(
-        _pipelined(
-            blocks,
-            read_mask,
-            compute_mask,
-            pool,
-            params.workers,
-            read_in_pool=_thread_safe(score_store),
-        )
-    ):
-        if unwritten:
-            _write_mask(core, *unwritten)
-        change_px += nchange
-        for poly, on_border, *stats in pieces:
-            (border if on_border else inner).append((poly, *stats))
-        if progress:
-            progress("mask", i + 1, len(blocks))
-    if on_score_final is not None:
-        on_score_final()
-    found = inner + _merge_pieces(border)
-    regions = tuple(
-        RegionPx(p, float(p.area), total / count if count else math.nan, peak)
-        for p, total, count, peak in sorted(found, key=lambda f: _poly_key(f[0]))
-    )
-    return EngineResult(
-        method=params.method,
-        threshold_name=params.threshold,
-        threshold=float(thr),
-        shift=shift,
-        shift_applied=applied,
-        normaliser=norm,
-        regions=regions,
-        valid_px=valid_px,
-        cloud_px=cloud_px,
-        change_px=change_px,
-        params=params,
-    )
 
 
 def _write_levels(

@@ -367,7 +367,7 @@ def cell_features(
     multiple of ``factor`` in the full image gives the cells of the scene-wide
     cell grid. :func:`cell_brightening` and :func:`cell_texture` compute the
     two parts separately (the texture is only needed where
-    :func:`may_have_cloud`).
+    :func:`brightening_cores` finds cells).
 
     Parameters
     ----------
@@ -402,23 +402,6 @@ def cell_features(
         before, after, scale=scale, factor=factor, core=core, texture_gain=texture_gain
     )
     return np.concatenate([d[np.newaxis], tex])
-
-
-def may_have_cloud(brightening: np.ndarray, *, params: CloudParams, gsd_m: float) -> bool:
-    """False when :func:`cloud_cells` is provably empty, judging the brightening alone.
-
-    True when :func:`brightening_cores` finds any cell.
-
-    Parameters
-    ----------
-    brightening : ndarray of float32, (cell_rows, cell_cols)
-        Row 0 of :func:`cell_features` (:func:`cell_brightening`).
-    params : CloudParams
-        Cloud parameters.
-    gsd_m : float
-        Full-resolution pixel size in metres.
-    """
-    return bool(brightening_cores(brightening, params=params, gsd_m=gsd_m).any())
 
 
 def brightening_cores(brightening: np.ndarray, *, params: CloudParams, gsd_m: float) -> np.ndarray:

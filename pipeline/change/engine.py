@@ -647,9 +647,10 @@ def run_engine(
         )
         method = change_method if change_method is not None else get_method(params.method)
         shape = source.shape
-        parallel = pool is not None and _thread_safe(source)
-        if pool is not None and parallel:
-            _open_in_each_thread(pool, params.workers, source)
+        # the pool reads too when the source may be read from several threads
+        read_pool = pool if _thread_safe(source) else None
+        if read_pool is not None:
+            _open_in_each_thread(read_pool, params.workers, source)
 
         # ---- co-registration on a central crop
         shift = Shift(gsd_m=gsd_m)
@@ -669,12 +670,11 @@ def run_engine(
 
         # ---- pass 1: fit on a lattice of patches
         pos = _sample_positions(shape, params.sample_patches, params.patch_px)
-        fitted_source = source
 
         def read_patch(p: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            return fitted_source.read(*p)
+            return source.read(*p)
 
-        patches = list((pool.map if parallel and pool is not None else map)(read_patch, pos))
+        patches = list((read_pool.map if read_pool is not None else map)(read_patch, pos))
         sb, sa, sv = (np.stack([p[i] for p in patches]) for i in range(3))
         del patches
         flat_b, flat_a = valid_pixels(sb, sv), valid_pixels(sa, sv)
@@ -760,8 +760,8 @@ def run_engine(
                 )
                 out[:, :, core[1] // f_cell : core[1] // f_cell + t.shape[2]] = t
 
-            if pool is not None and len(cores) > 1 and _thread_safe(source):
-                list(pool.map(one, cores))
+            if read_pool is not None and len(cores) > 1:
+                list(read_pool.map(one, cores))
             else:
                 for core in cores:
                     one(core)
@@ -849,7 +849,7 @@ def run_engine(
             # texture, so only a thread-safe one
             cloud_thread = (
                 stack.enter_context(ThreadPoolExecutor(max_workers=1))
-                if strips is not None and pool is not None and _thread_safe(source)
+                if strips is not None and read_pool is not None
                 else None
             )
             added: deque[Future[None]] = deque()

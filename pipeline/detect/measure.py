@@ -9,8 +9,14 @@ Steps, all on one single-band brightness image (mean of the first three bands):
 2. **Noise / texture** — a local robust sigma (1.4826 x median of
    ``|residual|`` over the same window) normalises the residual, so smooth
    paved surfaces (aprons, taxiways) are sensitive and textured ground
-   (grass, buildings) is not. The paved mask is where the fine-scale local
-   standard deviation (window ``texture_window_m``) is low.
+   (grass, buildings) is not. Across a surface boundary (a dark apron in
+   light concrete) that coarse sigma swells with the step between the two
+   surfaces, so the brightness sigma is lowered to that of the residual to
+   the edge-preserving surface background, but never below
+   ``sigma_floor_fraction`` of the coarse sigma nor ``sigma_floor_contrast``
+   of the background level (see :func:`brightness_sigma`). The paved mask is
+   where the fine-scale local standard deviation (window
+   ``texture_window_m``) is low.
 3. **Candidates** — pixels with ``|residual| > threshold_sigma * sigma``,
    split into bright and dark components.
 4. **Shadows** — with a known sun (tile ``sun_azimuth_deg``), shadows lie
@@ -19,7 +25,9 @@ Steps, all on one single-band brightness image (mean of the first three bands):
    With an unknown sun (e.g. plain JPEGs) every dark component touching a
    bright one is treated as shadow.
 5. **Measurement** — each remaining object (bright and non-shadow dark parts
-   joined by a closing of ``join_m``) is measured along its axis of mirror
+   joined by a closing of ``join_m``, holes up to ``max_hole_m2`` filled;
+   a larger hole is a surface ringed by edge residuals, e.g. a dark apron in
+   concrete, not part of an aircraft) is measured along its axis of mirror
    symmetry (searched over 180 degrees): length along the axis, span across
    it, in metres using the GSD. The nose is the end without a tailplane (the
    end whose last 15 % of length is narrower).
@@ -67,6 +75,11 @@ class MeasureParams:
     neutral_chroma: float = 0.15
     angle_step_deg: float = 2.0
     max_shadow_height_m: float = 21.0
+    # brightness sigma bounds (fractions; see brightness_sigma): 1.0 = coarse sigma only
+    sigma_floor_fraction: float = 0.5
+    sigma_floor_contrast: float = 0.08
+    # holes up to this area (m^2) inside candidate masks are filled; 0 = every hole
+    max_hole_m2: float = 1000.0
 
 
 @dataclass(frozen=True)
@@ -188,10 +201,47 @@ def background_and_sigma(
     bg_small = ndimage.median_filter(small, size=k, mode="reflect")
     bg = _upsample(bg_small, s, gray.shape)
     resid = (gray if sigma_source is None else sigma_source) - bg
-    dev_small = _block_reduce(np.abs(resid), s, "median") if s > 1 else np.abs(resid)
+    return bg, robust_sigma(resid, window_px=window_px, min_sigma=min_sigma)
+
+
+def robust_sigma(residual: np.ndarray, *, window_px: float, min_sigma: float) -> np.ndarray:
+    """Local robust noise sigma of a residual: 1.4826 x median ``|residual|`` (same units).
+
+    Median over a ``window_px`` window, computed on blocks (about 25 per
+    window) and interpolated back; at least ``min_sigma``. With the residual
+    to an edge-preserving background (:func:`surface_background`) a step
+    between two surfaces does not count as noise.
+    """
+    s = max(1, int(window_px // 25))
+    k = max(3, int(round(window_px / s)) | 1)
+    dev = np.abs(residual)
+    dev_small = _block_reduce(dev, s, "median") if s > 1 else dev
     sig_small = 1.4826 * ndimage.median_filter(dev_small, size=k, mode="reflect")
-    sig = _upsample(sig_small.astype(np.float32), s, gray.shape)
-    return bg, np.maximum(sig, np.float32(min_sigma))
+    sig = _upsample(sig_small.astype(np.float32), s, residual.shape)
+    return np.maximum(sig, np.float32(min_sigma))
+
+
+def brightness_sigma(
+    coarse_sigma: np.ndarray,
+    fine_sigma: np.ndarray,
+    background: np.ndarray,
+    *,
+    floor_fraction: float,
+    floor_contrast: float,
+) -> np.ndarray:
+    """Noise sigma of the brightness channel: the fine estimate, bounded (units of the image).
+
+    ``min(coarse, max(fine, floor_fraction * coarse, floor_contrast * |background|))``:
+    never above the coarse (large-window) sigma, so nothing gets less
+    sensitive than before; at most ``1 / floor_fraction`` times more
+    sensitive; and a residual must exceed ``threshold_sigma * floor_contrast``
+    of the local background level where the fine sigma is small (pavement
+    joints and stains are that strong). Only the brightness channel uses it:
+    on the opponent-colour channels a fine sigma turns paint and soil
+    patches into candidates.
+    """
+    lower = np.maximum(floor_fraction * coarse_sigma, floor_contrast * np.abs(background))
+    return np.minimum(coarse_sigma, np.maximum(fine_sigma, lower)).astype(np.float32)
 
 
 def surface_background(
@@ -234,6 +284,19 @@ def refine_background(
     """
     filled = np.where(objects, coarse_bg, image).astype(np.float32)
     return background_and_sigma(filled, window_px=window_px, min_sigma=min_sigma)
+
+
+def fill_small_holes(mask: np.ndarray, *, max_px: float | None) -> np.ndarray:
+    """``mask`` with its holes of at most ``max_px`` pixels filled (every hole when ``None``)."""
+    filled = ndimage.binary_fill_holes(mask)
+    if max_px is None:
+        return filled
+    lab, n = ndimage.label(filled & ~mask)
+    if n == 0:
+        return filled
+    small = np.bincount(lab.ravel(), minlength=n + 1) <= max_px
+    small[0] = True
+    return mask | (small[lab] & (lab > 0))
 
 
 def local_std(gray: np.ndarray, size: int) -> np.ndarray:
@@ -596,6 +659,19 @@ def evidence(
             )
             for i, (c, (_, sg)) in enumerate(zip(chans, first, strict=True))
         ]
+        if p.sigma_floor_fraction < 1.0:
+            b0, coarse0 = first[0]
+            fine0 = robust_sigma(gray - b0, window_px=window_px, min_sigma=min_sigma)
+            first[0] = (
+                b0,
+                brightness_sigma(
+                    coarse0,
+                    fine0,
+                    b0,
+                    floor_fraction=p.sigma_floor_fraction,
+                    floor_contrast=p.sigma_floor_contrast,
+                ),
+            )
     if p.surface_window_m > 0:
         # pass 2: mask strong compact evidence, re-estimate with a small window
         ev1 = np.max([np.abs(c - b) / sg for c, (b, sg) in zip(chans, first, strict=True)], axis=0)
@@ -702,7 +778,9 @@ def find_objects(
         reach = max(1, int(round(p.seed_reach_m / gsd_m)))
         obj &= ndimage.binary_dilation(seeds, iterations=reach)
     obj = ndimage.binary_closing(obj, iterations=join) | obj
-    obj = ndimage.binary_fill_holes(obj) & ~shadow
+    # fill holes inside objects, not surfaces ringed by edge residuals (a dark apron in concrete)
+    obj = fill_small_holes(obj, max_px=p.max_hole_m2 / gsd_m**2 if p.max_hole_m2 > 0 else None)
+    obj &= ~shadow
     blobs: list[Blob] = []
     min_area_px = p.min_area_m2 / gsd_m**2
     max_len_px = p.max_length_m / gsd_m

@@ -257,5 +257,7 @@ def scene():
         render=render_scene,
         write_tile=write_tile,
         mem_tile=mem_tile,
+        apron=apron,
+        paint_aircraft=paint_aircraft,
         make_grid=make_grid,
     )

@@ -175,3 +175,60 @@ def test_half_level_mask_keeps_a_wing_split_off_by_shading():
     out = _half_level_mask(z > 4.0, z)
     assert out[20:28, 10:80].all() and out[31:55, 30:45].all()
     assert not out[10:13, 50:53].any()
+
+
+def test_brightness_sigma_is_bounded():
+    """The fine sigma is used, but never above the coarse one nor below either floor."""
+    from pipeline.detect.measure import brightness_sigma
+
+    coarse = np.array([100.0, 100.0, 100.0, 2.0])
+    fine = np.array([3.0, 70.0, 300.0, 1.0])
+    bg = np.array([60.0, 60.0, 60.0, 200.0])
+    got = brightness_sigma(coarse, fine, bg, floor_fraction=0.5, floor_contrast=0.08)
+    # floored at half the coarse sigma; fine kept; capped at coarse; contrast floor capped too
+    np.testing.assert_allclose(got, [50.0, 70.0, 100.0, 2.0])
+    got = brightness_sigma(coarse, fine, bg, floor_fraction=0.0, floor_contrast=0.08)
+    np.testing.assert_allclose(got, [4.8, 70.0, 100.0, 2.0])
+
+
+@pytest.mark.parametrize("apron_m", [100.0, 160.0])
+def test_white_aircraft_on_dark_apron_in_concrete(scene, apron_m):
+    """A dark apron (60 DN) inside light concrete (200 DN) with a white-ish Il-20 on it.
+
+    At 160 m the large-window noise sigma swells with the concrete/apron step
+    (z ~ 2 at the aircraft); at 100 m the apron's edge residuals ring it and a
+    plain hole fill swallows the whole apron. Both missed the aircraft before
+    the sigma bounds and the hole-size cap.
+    """
+    from dataclasses import replace
+
+    from pipeline.detect.measure import MeasureParams
+
+    gsd, n = 0.5, 640
+    img = scene.apron((n, n), level=200.0, noise=3.0)
+    h, c = int(apron_m / gsd / 2), n // 2
+    img[c - h : c + h, c - h : c + h] -= 140.0
+    scene.paint_aircraft(
+        img, (c, c), length_m=35.9, span_m=37.4, heading_deg=30.0, gsd_m=gsd, value=130.0
+    )
+    arr = np.clip(img, 0, 255).astype(np.uint8)[None].repeat(3, 0)
+    tile = scene.mem_tile((n, n), gsd)
+    dets = MeasureDetector().detect(arr, grid=tile.grid, tile=tile, valid=None)
+    assert [d.cls for d in dets] == ["Il-20"]
+    assert abs(dets[0].length_m - 35.9) <= 2 * gsd
+    old = replace(MeasureParams(), sigma_floor_fraction=1.0, max_hole_m2=0.0)
+    assert MeasureDetector(params=old).detect(arr, grid=tile.grid, tile=tile, valid=None) == []
+
+
+def test_fill_small_holes_keeps_large_ones_open():
+    from pipeline.detect.measure import fill_small_holes
+
+    m = np.zeros((40, 80), dtype=bool)
+    m[5:15, 5:15] = True
+    m[8:11, 8:11] = False  # 9 px hole
+    m[5:35, 30:75] = True
+    m[8:32, 33:72] = False  # 576 px hole (a ringed surface)
+    out = fill_small_holes(m, max_px=100)
+    assert out[8:11, 8:11].all() and not out[8:32, 33:72].any()
+    assert fill_small_holes(m, max_px=None)[8:32, 33:72].all()
+    assert (fill_small_holes(m, max_px=100) >= m).all()

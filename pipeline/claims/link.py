@@ -10,7 +10,11 @@ For each checkable claim the site's tiles inside the claim window (widened by
   when the detector would have found the objects: where its measured recall
   for the class at the tile's GSD makes the shortfall likely anyway
   (binomial test, :mod:`pipeline.detect.capability`), the verdict is
-  ``insufficient`` and the rationale says why;
+  ``insufficient`` and the rationale says why. A model detection typed as a
+  look-alike of a claimed type (:func:`lookalike`: by measured size the two
+  cannot be told apart, e.g. Mi-24 / Mi-28) may be either: the true count
+  lies between the exact matches and the exact matches plus the look-alikes,
+  and a claim that holds for only part of that range is ``insufficient``;
 * arrival/departure: object changes between the tiles bracketing the window,
   else the count difference between those tiles;
 * increase/decrease: counts on the earliest vs latest tile in (or bracketing)
@@ -29,6 +33,7 @@ from typing import Any, Literal
 
 from pipeline.claims.vocab import category_of, class_matches
 from pipeline.detect.capability import RecallTable, default_recall_table, undercount_p_value
+from pipeline.detect.classify import parse_alternatives
 from pipeline.io.run_store import RunData
 from pipeline.model import (
     ChangeRegion,
@@ -42,8 +47,11 @@ from pipeline.model import (
     Verdict,
     isoformat_z,
 )
+from pipeline.objects import object_types
 
 MAX_EVIDENCE = 60
+#: a type whose posterior is within this factor of a detection's best cannot be told apart from it
+LOOKALIKE_ODDS = 2.0
 
 
 # --------------------------------------------------------------------------- helpers
@@ -84,6 +92,23 @@ def _attr_text(attrs: dict[str, str]) -> str:
 def matches(o: ClaimObject, d: Detection) -> bool:
     """Class match (hierarchical), ignoring attributes."""
     return class_matches(o.cls, o.attributes.get("role"), d.cls)
+
+
+def lookalike(o: ClaimObject, d: Detection) -> bool:
+    """True when a model detection typed otherwise may be the claimed specific type.
+
+    The detection's ``alternatives`` (type posteriors from the measured length
+    and span, :mod:`pipeline.detect.classify`) give the claimed type at least
+    ``1 / LOOKALIKE_ODDS`` of the best posterior: at the tile's GSD the two
+    types differ by less than the measurement error (Mi-24 / Mi-28 differ by
+    0.2 m). Analysts' labels and generic claims ("aircraft") are never
+    look-alikes.
+    """
+    if d.source == "human" or d.cls == o.cls or o.cls not in object_types():
+        return False
+    alts = dict(parse_alternatives(d.attributes.get("alternatives")))
+    top = max(alts.values(), default=0.0)
+    return top > 0 and alts.get(o.cls, 0.0) * LOOKALIKE_ODDS >= top
 
 
 def attr_state(o: ClaimObject, d: Detection) -> bool | None:
@@ -278,6 +303,14 @@ class _Linker:
         attr_m = [d for d, s in zip(cls_m, states, strict=True) if s]
         return cls_m, attr_m, sum(1 for s in states if s is None)
 
+    def lookalikes(self, tile: Tile, o: ClaimObject) -> list[Detection]:
+        """Detections on ``tile`` that may be ``o`` by size (:func:`lookalike`) and attributes."""
+        return [
+            d
+            for d in self.by_tile.get(tile.id, [])
+            if lookalike(o, d) and attr_state(o, d) is not False
+        ]
+
     def regions_over(self, ocs: Sequence[ObjectChange]) -> list[ChangeRegion]:
         """Change polygons of the same tile pairs that overlap the changed objects."""
         from shapely.geometry import Polygon, shape
@@ -330,12 +363,17 @@ class _Linker:
             best: tuple[int, Tile, list[Detection], list[Detection], int] | None = None
             ok_any = False
             unmeasured_block = False
+            alike_block = False
+            alike: dict[str, list[Detection]] = {}
             for t in tiles:
                 cls_m, attr_m, unknown = self.count(t, o)
-                n = len(attr_m)
-                ok = in_range(n, lo, hi)
+                alike[t.id] = self.lookalikes(t, o)
+                n, k = len(attr_m), len(alike[t.id])
+                ok = in_range(n, lo, hi) and in_range(n + k, lo, hi)
                 if not ok and attrs and unknown and in_range(n + unknown, lo, hi):
                     unmeasured_block = True
+                if not ok and k and (lo is None or n + k >= lo) and (hi is None or n <= hi):
+                    alike_block = True
                 score = (1 if ok else 0, n, len(cls_m))
                 if best is None or score > (
                     1 if in_range(best[0], lo, hi) else 0,
@@ -349,10 +387,13 @@ class _Linker:
             excuse = None
             if absence:
                 ok_all = all(len(self.count(tt, o)[1]) == 0 for tt in tiles)
-                verdicts.append("supports" if ok_all else "contradicts")
+                maybe = any(alike.values())
+                verdicts.append(
+                    "contradicts" if not ok_all else "insufficient" if maybe else "supports"
+                )
             elif ok_any:
                 verdicts.append("supports")
-            elif unmeasured_block:
+            elif unmeasured_block or alike_block:
                 verdicts.append("insufficient")
             elif lo is not None and n < lo and not attrs:
                 excuse = self.undercount_excused(t, o, n, lo)
@@ -368,8 +409,15 @@ class _Linker:
                 claim_txt += f" with {_attr_text(attrs)}"
             if len(tiles) > 1:
                 desc += f" (best of {len(tiles)} tiles in window)"
+            near = alike[t.id] or next((v for v in alike.values() if v), [])
+            if near:
+                names = "/".join(sorted({d.cls for d in near}))
+                desc += (
+                    f", and {len(near)} {names} that may be {o.cls}"
+                    " (by measured size they cannot be told apart)"
+                )
             parts.append(f"{desc}; claim: {claim_txt}" + (f", {excuse}" if excuse else ""))
-            for d in cls_m:  # all of the class, so the analyst sees non-matching attributes too
+            for d in cls_m + near:  # all of the class, so the analyst sees non-matching attributes
                 items.append(detection_item(self.run, d))
         verdict: Verdict = (
             "contradicts"

@@ -42,6 +42,25 @@ class TypeCall:
     alternatives: tuple[tuple[str, float], ...]
 
 
+def format_alternatives(alternatives: Iterable[tuple[str, float]], *, top: int = 3) -> str:
+    """``"Il-76:0.480;A-50:0.480"``: the first ``top`` ``(name, posterior)`` pairs."""
+    return ";".join(f"{n}:{p:.3f}" for n, p in list(alternatives)[:top])
+
+
+def parse_alternatives(text: str | None) -> tuple[tuple[str, float], ...]:
+    """Inverse of :func:`format_alternatives`; malformed entries are skipped."""
+    out: list[tuple[str, float]] = []
+    for part in (text or "").split(";"):
+        name, sep, prob = part.rpartition(":")
+        try:
+            p = float(prob)
+        except ValueError:
+            continue
+        if sep and name and math.isfinite(p):
+            out.append((name, p))
+    return tuple(out)
+
+
 def generic_class(length_m: float) -> tuple[str, str]:
     """Generic ``(class, category)`` for an object of overall length ``length_m`` metres."""
     if length_m < 12.0:

@@ -21,7 +21,12 @@ import numpy as np
 from skimage.draw import polygon as draw_polygon
 
 from pipeline.detect.base import make_detection
-from pipeline.detect.classify import TypeCall, classify_dims, classify_rotor
+from pipeline.detect.classify import (
+    TypeCall,
+    classify_dims,
+    classify_rotor,
+    format_alternatives,
+)
 from pipeline.detect.geometry import ring_polygon
 from pipeline.detect.measure import Blob, Evidence, MeasureParams, evidence, find_objects
 from pipeline.detect.nose import nose_state
@@ -218,7 +223,7 @@ class MeasureDetector:
             attributes={
                 "blades": str(rotor.blades),
                 "length": "measured" if measured else "table",
-                "alternatives": ";".join(f"{n}:{p:.3f}" for n, p in call.alternatives[:3]),
+                "alternatives": format_alternatives(call.alternatives),
             },
             length_m=length_m,
             wingspan_m=diameter_m,
@@ -281,7 +286,7 @@ class MeasureDetector:
             attributes={
                 "fill": f"{blob.fill:.3f}",
                 "water_contact": f"{blob.water_contact:.3f}",
-                "alternatives": ";".join(f"{n}:{p:.3f}" for n, p in call.alternatives[:3]),
+                "alternatives": format_alternatives(call.alternatives),
             },
             length_m=length_m,
             wingspan_m=beam_m,
@@ -305,7 +310,7 @@ class MeasureDetector:
         attrs = {
             "symmetry": f"{blob.symmetry:.3f}",
             "fill": f"{blob.fill:.3f}",
-            "alternatives": ";".join(f"{n}:{p:.3f}" for n, p in call.alternatives[:3]),
+            "alternatives": format_alternatives(call.alternatives),
         }
         final_cls = cls or call.cls
         category = call.category

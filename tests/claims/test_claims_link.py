@@ -325,3 +325,43 @@ def test_shipped_recall_table_is_for_the_current_measure_detector():
     det = MeasureDetector()
     assert (table.detector, table.version) == (det.name, det.version)
     assert table.classes, "the table measures no class"
+
+
+def test_lookalike_types_make_counts_and_absence_insufficient(build):
+    """Mi-24 and Mi-28 differ by 0.2 m: a detection typed Mi-28 with Mi-24 a close second
+    neither confirms nor rules out a Mi-24 claim; a distant second does not count."""
+    t = build.tile("khmeimim", D13)
+    close = {"alternatives": "Mi-28:0.393;Mi-24:0.386;Ka-52:0.183"}
+    far = {"alternatives": "Mi-28:0.700;Mi-24:0.250"}
+    two = [build.det(t, "Mi-28", 10 + 40 * i, 10, attributes=close) for i in range(2)]
+
+    def verdict(event, obj, dets):
+        lk = link_claims([build.claim("khmeimim", (D13, D13), event, [obj])], _run([t], dets))[0]
+        return lk.verdict, lk
+
+    v, lk = verdict("presence", ClaimObject("Mi-24", 2, None), two)
+    assert v == "insufficient" and "2 Mi-28 that may be Mi-24" in lk.rationale
+    assert {e.id for e in lk.evidence} == {d.id for d in two}
+    assert verdict("absence", ClaimObject("Mi-24", 0, 0), two)[0] == "insufficient"
+    # exact matches that already satisfy an open-ended count still support it
+    mi24 = [build.det(t, "Mi-24", 100 + 40 * i, 10) for i in range(2)]
+    assert verdict("presence", ClaimObject("Mi-24", 2, None), mi24 + two)[0] == "supports"
+    # ... but not an exact count that the look-alikes might exceed
+    assert verdict("presence", ClaimObject("Mi-24", 2, 2), mi24 + two)[0] == "insufficient"
+    # a distant alternative, a generic claim and analysts' labels are no look-alikes
+    far_dets = [build.det(t, "Mi-28", 10, 10, attributes=far)]
+    assert verdict("absence", ClaimObject("Mi-24", 0, 0), far_dets)[0] == "supports"
+    assert verdict("presence", ClaimObject("Mi-24", 1, None), far_dets)[0] == "contradicts"
+    human = [build.det(t, "Mi-28", 10, 10, attributes=close, source="human")]
+    assert verdict("absence", ClaimObject("Mi-24", 0, 0), human)[0] == "supports"
+    assert verdict("presence", ClaimObject("helicopter", 2, 2), two)[0] == "supports"
+
+
+def test_parse_alternatives_roundtrip():
+    from pipeline.detect.classify import format_alternatives, parse_alternatives
+
+    alts = (("Il-76", 0.48), ("A-50", 0.479), ("An-22", 0.041), ("C-17", 0.0))
+    text = format_alternatives(alts)
+    assert text == "Il-76:0.480;A-50:0.479;An-22:0.041"
+    assert parse_alternatives(text) == alts[:3]
+    assert parse_alternatives(None) == () and parse_alternatives("junk;X:nan;:0.2") == ()

@@ -14,7 +14,9 @@ For each checkable claim the site's tiles inside the claim window (widened by
   look-alike of a claimed type (:func:`lookalike`: by measured size the two
   cannot be told apart, e.g. Mi-24 / Mi-28) may be either: the true count
   lies between the exact matches and the exact matches plus the look-alikes,
-  and a claim that holds for only part of that range is ``insufficient``;
+  and a claim that holds for only part of that range is ``insufficient``
+  (for movements and trends: when look-alikes could make a contradicted
+  claim true);
 * arrival/departure: object changes between the tiles bracketing the window,
   else the count difference between those tiles;
 * increase/decrease: counts on the earliest vs latest tile in (or bracketing)
@@ -109,6 +111,17 @@ def lookalike(o: ClaimObject, d: Detection) -> bool:
     alts = dict(parse_alternatives(d.attributes.get("alternatives")))
     top = max(alts.values(), default=0.0)
     return top > 0 and alts.get(o.cls, 0.0) * LOOKALIKE_ODDS >= top
+
+
+def lookalike_text(near: Sequence[Detection], o: ClaimObject) -> str:
+    """``", and 2 Mi-28 that may be Mi-24 (...)"`` for a rationale; empty when none."""
+    if not near:
+        return ""
+    names = "/".join(sorted({d.cls for d in near}))
+    return (
+        f", and {len(near)} {names} that may be {o.cls}"
+        " (by measured size they cannot be told apart)"
+    )
 
 
 def attr_state(o: ClaimObject, d: Detection) -> bool | None:
@@ -410,12 +423,7 @@ class _Linker:
             if len(tiles) > 1:
                 desc += f" (best of {len(tiles)} tiles in window)"
             near = alike[t.id] or next((v for v in alike.values() if v), [])
-            if near:
-                names = "/".join(sorted({d.cls for d in near}))
-                desc += (
-                    f", and {len(near)} {names} that may be {o.cls}"
-                    " (by measured size they cannot be told apart)"
-                )
+            desc += lookalike_text(near, o)
             parts.append(f"{desc}; claim: {claim_txt}" + (f", {excuse}" if excuse else ""))
             for d in cls_m + near:  # all of the class, so the analyst sees non-matching attributes
                 items.append(detection_item(self.run, d))
@@ -463,6 +471,18 @@ class _Linker:
                 and c.before_acquired >= b.acquired
                 and c.after_acquired <= a.acquired
             ]
+            alike_ocs = [
+                c
+                for c in self.run.object_changes
+                if c.site_id == claim.site.id
+                and c.kind == kind
+                and c not in ocs
+                and any(d is not None and lookalike(o, d) for d in (c.before, c.after))
+                and c.before_acquired >= b.acquired
+                and c.after_acquired <= a.acquired
+            ]
+            alike_changed = [d for c in alike_ocs if (d := c.before or c.after) is not None]
+            near = self.lookalikes(b, o) + self.lookalikes(a, o)
             nb = len(self.count(b, o)[0])
             na = len(self.count(a, o)[0])
             delta = (na - nb) if kind == "arrived" else (nb - na)
@@ -473,9 +493,11 @@ class _Linker:
                 parts.append(self._uncovered(o))
             elif ocs:
                 ok = len(ocs) >= need
-                verdicts.append("supports" if ok else "contradicts")
+                maybe = not ok and len(ocs) + len(alike_ocs) >= need
+                verdicts.append("supports" if ok else "insufficient" if maybe else "contradicts")
                 parts.append(
-                    f"{len(ocs)} {_label(o)} {kind} {period} ({nb} before, {na} after); "
+                    f"{len(ocs)} {_label(o)} {kind} {period} ({nb} before, {na} after)"
+                    f"{lookalike_text(alike_changed, o)}; "
                     f"claim: {describe_range(need, o.count_max)} {kind}"
                 )
                 items.extend(object_change_item(self.run, c) for c in ocs)
@@ -485,10 +507,12 @@ class _Linker:
                 parts.append(f"no detections or object changes on tiles {b.id} and {a.id}")
             else:
                 ok = delta >= need
-                verdicts.append("supports" if ok else "contradicts")
+                maybe = not ok and bool(near or alike_ocs)
+                verdicts.append("supports" if ok else "insufficient" if maybe else "contradicts")
                 parts.append(
                     f"{nb} {_label(o)} on {b.date.isoformat()} ({b.id}) and {na} on "
-                    f"{a.date.isoformat()} ({a.id}), no object changes matched; claim: "
+                    f"{a.date.isoformat()} ({a.id}), no object changes matched"
+                    f"{lookalike_text(near, o)}; claim: "
                     f"{describe_range(need, o.count_max)} {kind}"
                 )
                 src = b if kind == "departed" else a
@@ -551,10 +575,11 @@ class _Linker:
             claim_txt += f" from {stated_before}"
         if ok and not in_range(na, o.count_min, o.count_max):
             ok = False
-        verdict: Verdict = "supports" if ok else "contradicts"
+        near = self.lookalikes(first, o) + self.lookalikes(last, o)
+        verdict: Verdict = "supports" if ok else "insufficient" if near else "contradicts"
         rationale = (
             f"{nb} {_label(o)} on {first.date.isoformat()} ({first.id}) and {na} on "
-            f"{last.date.isoformat()} ({last.id}); claim: {claim_txt}."
+            f"{last.date.isoformat()} ({last.id}){lookalike_text(near, o)}; claim: {claim_txt}."
         )
         items = [detection_item(self.run, d, role="before") for d in cb]
         items += [detection_item(self.run, d, role="after") for d in ca]

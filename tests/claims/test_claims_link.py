@@ -365,3 +365,28 @@ def test_parse_alternatives_roundtrip():
     assert text == "Il-76:0.480;A-50:0.479;An-22:0.041"
     assert parse_alternatives(text) == alts[:3]
     assert parse_alternatives(None) == () and parse_alternatives("junk;X:nan;:0.2") == ()
+
+
+def test_lookalikes_soften_movement_and_trend_contradictions(build):
+    """Mi-24s the detector typed Mi-28 (Mi-24 a close second) that left are no evidence
+    that no Mi-24 left; with the second far behind, they are."""
+    b, a = build.tile("khmeimim", D13), build.tile("khmeimim", D15)
+    close = {"alternatives": "Mi-28:0.393;Mi-24:0.386"}
+    far = {"alternatives": "Mi-28:0.800;Mi-24:0.150"}
+    window = (D14, D15)
+    for alts, want in ((close, "insufficient"), (far, "contradicts")):
+        gone = build.det(b, "Mi-28", 10, 10, attributes=alts)
+        run = _run([b, a], [gone], [build.change("departed", b, a, gone)])
+        dep = build.claim("khmeimim", window, "departure", [ClaimObject("Mi-24", 1, None)])
+        lk = link_claims([dep], run)[0]
+        assert lk.verdict == want, alts
+        assert ("1 Mi-28 that may be Mi-24" in lk.rationale) == (want == "insufficient")
+        # no object changes: the counts decide, look-alikes on either tile soften them
+        dec = build.claim("khmeimim", window, "decrease", [ClaimObject("Mi-24", None, None)])
+        assert link_claims([dep, dec], _run([b, a], [gone]))[0].verdict == want
+        assert link_claims([dec], _run([b, a], [gone]))[0].verdict == want
+    # exact matches still support
+    mi24 = build.det(b, "Mi-24", 10, 10)
+    run = _run([b, a], [mi24], [build.change("departed", b, a, mi24)])
+    dep = build.claim("khmeimim", window, "departure", [ClaimObject("Mi-24", 1, None)])
+    assert link_claims([dep], run)[0].verdict == "supports"

@@ -462,25 +462,20 @@ class _Linker:
         items: list[EvidenceItem] = []
         for o in claim.objects:
             need = max(o.count_min or 1, 1)
-            ocs = [
-                c
-                for c in self.run.object_changes
-                if c.site_id == claim.site.id
-                and c.kind == kind
-                and class_matches(o.cls, o.attributes.get("role"), c.cls)
-                and c.before_acquired >= b.acquired
-                and c.after_acquired <= a.acquired
-            ]
-            alike_ocs = [
-                c
-                for c in self.run.object_changes
-                if c.site_id == claim.site.id
-                and c.kind == kind
-                and c not in ocs
-                and any(d is not None and lookalike(o, d) for d in (c.before, c.after))
-                and c.before_acquired >= b.acquired
-                and c.after_acquired <= a.acquired
-            ]
+            ocs: list[ObjectChange] = []
+            alike_ocs: list[ObjectChange] = []
+            for c in self.run.object_changes:
+                if not (
+                    c.site_id == claim.site.id
+                    and c.kind == kind
+                    and c.before_acquired >= b.acquired
+                    and c.after_acquired <= a.acquired
+                ):
+                    continue
+                if class_matches(o.cls, o.attributes.get("role"), c.cls):
+                    ocs.append(c)
+                elif any(d is not None and lookalike(o, d) for d in (c.before, c.after)):
+                    alike_ocs.append(c)
             alike_changed = [d for c in alike_ocs if (d := c.before or c.after) is not None]
             near = self.lookalikes(b, o) + self.lookalikes(a, o)
             nb = len(self.count(b, o)[0])

@@ -295,8 +295,8 @@ def fill_small_holes(mask: np.ndarray, *, max_px: float | None) -> np.ndarray:
     if n == 0:
         return filled
     small = np.bincount(lab.ravel(), minlength=n + 1) <= max_px
-    small[0] = True
-    return mask | (small[lab] & (lab > 0))
+    small[0] = False  # label 0: not a hole
+    return mask | small[lab]
 
 
 def local_std(gray: np.ndarray, size: int) -> np.ndarray:

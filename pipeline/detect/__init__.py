@@ -22,7 +22,7 @@ from pipeline.detect.base import Detector
 from pipeline.errors import ConfigError
 
 #: Version of the detection stage's algorithms (bump when outputs change; used as a cache key).
-__version__ = "1.11"
+__version__ = "1.12"
 
 
 def _measure(model_path: str | None = None, **kw: Any) -> Detector:

@@ -15,9 +15,11 @@ Attributes written on each detection (all strings): ``nose_cone``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 from skimage.draw import polygon as draw_polygon
 
 from pipeline.detect.base import make_detection
@@ -30,7 +32,7 @@ from pipeline.detect.classify import (
 from pipeline.detect.geometry import ring_polygon
 from pipeline.detect.measure import Blob, Evidence, MeasureParams, evidence, find_objects
 from pipeline.detect.nose import nose_state
-from pipeline.detect.rotor import Rotor, RotorParams, find_rotors, seat_on_body
+from pipeline.detect.rotor import Rotor, RotorParams, body_share, find_rotors, seat_on_body
 from pipeline.detect.vessels import VesselBlob, VesselParams, find_vessels, water_mask
 from pipeline.grid import Grid
 from pipeline.model import Detection, Tile
@@ -121,6 +123,52 @@ def _inside_rotor(blob: Blob, rotor: Rotor) -> bool:
     return poly.area > 0 and poly.intersection(disc).area > 0.5 * poly.area
 
 
+def _solid(mask: np.ndarray, *, gsd_m: float, blade_m: float) -> np.ndarray:
+    """``mask`` without structures narrower than ``blade_m`` metres (rotor blades, joints)."""
+    k = max(1, int(round(blade_m / gsd_m / 2.0)))
+    return ndimage.binary_opening(mask, iterations=k)
+
+
+def _fixed_wing_in(blob: Blob, rotor: Rotor, *, gsd_m: float, overlap: float) -> bool:
+    """True when ``blob`` is of a table type other than a helicopter and overlaps ``rotor``'s disc.
+
+    Overlap: more than ``overlap`` of the smaller of the two areas.
+    """
+    call = blob_to_call(blob, gsd_m=gsd_m)[0]
+    if call.cls not in object_types() or call.category == "helicopter":
+        return False
+    poly = ring_polygon(blob.footprint_px)
+    disc = ring_polygon(rotor.footprint_px(2.0 * rotor.radius_px))
+    return poly.intersection(disc).area > overlap * min(poly.area, disc.area)
+
+
+def tail_confirmed_holds(
+    rotor: Rotor,
+    *,
+    body: np.ndarray,
+    blobs: Sequence[Blob],
+    gsd_m: float,
+    params: RotorParams,
+) -> bool:
+    """Whether a rotor confirmed only by two blades and its tail stands.
+
+    Such a rotor (``tail_confirmed``) is weaker evidence than a full blade
+    star: it needs a solid body along its axis (:func:`pipeline.detect.rotor.body_share`
+    at least ``min_body_cover`` of ``body``, object pixels without blade-thin
+    structures), and it yields to a measured blob of a fixed-wing or vehicle
+    type overlapping its disc by ``yield_overlap`` (a fighter's swept wing
+    edges and fuselage, a wing's engines, a towed gun's trails make the same
+    three lines). Full stars always stand.
+    """
+    if not rotor.tail_confirmed:
+        return True
+    if float(body_share(rotor, body, params=params)[0]) < params.min_body_cover:
+        return False
+    return not any(
+        _fixed_wing_in(b, rotor, gsd_m=gsd_m, overlap=params.yield_overlap) for b in blobs
+    )
+
+
 @dataclass(frozen=True)
 class MeasureDetector:
     """Training-free detector: background top-hat, shadow removal, measurement, type table.
@@ -138,7 +186,9 @@ class MeasureDetector:
     rotors : RotorParams or None
         Helicopters by their rotor blades (:mod:`pipeline.detect.rotor`);
         ``None`` disables it. Measured blobs inside a found helicopter (its
-        fuselage, boom and shadow fragments) are dropped.
+        fuselage, boom and shadow fragments) are dropped; a helicopter seen
+        only by two blades and its tail must pass :func:`tail_confirmed_holds`
+        first.
     max_wet_fraction : float
         Aircraft/vehicle candidates whose footprint is more than this share
         water or vessel hull are dropped.
@@ -148,7 +198,7 @@ class MeasureDetector:
     gate: ShapeGate = field(default_factory=ShapeGate)
     gsd_m: float | None = None
     name: str = "measure"
-    version: str = "1.11"
+    version: str = "1.12"
     vessels: VesselParams | None = field(default_factory=VesselParams)
     rotors: RotorParams | None = field(default_factory=RotorParams)
     max_wet_fraction: float = 0.3
@@ -175,31 +225,55 @@ class MeasureDetector:
         return [b for b in found if keep_blob(b, gsd_m=gsd, gate=self.gate)], gsd
 
     def helicopters(
-        self, ev_maps: Evidence, *, gsd_m: float, grid: Grid, tile: Tile
+        self,
+        ev_maps: Evidence,
+        *,
+        gsd_m: float,
+        grid: Grid,
+        tile: Tile,
+        blobs: Sequence[Blob] = (),
     ) -> list[tuple[Rotor, Detection]]:
-        """Helicopters found by their rotors, with their detections."""
-        if self.rotors is None:
+        """Helicopters found by their rotors, with their detections.
+
+        Hubs are seated on the body (:func:`pipeline.detect.rotor.seat_on_body`);
+        rotors seen only by two blades and a tail must pass
+        :func:`tail_confirmed_holds` against ``blobs`` (the measured objects).
+        """
+        p = self.rotors
+        if p is None:
             return []
+        solid: list[np.ndarray] = []
+
+        def seat(r: Rotor) -> Rotor:
+            return seat_on_body(
+                r,
+                ev_maps.bright,
+                gsd_m=gsd_m,
+                sun_azimuth_deg=tile.sun_azimuth_deg,
+                sun_elevation_deg=tile.sun_elevation_deg,
+                params=p,
+            )
+
+        def confirm(r: Rotor) -> bool:
+            if not solid:
+                solid.append(
+                    _solid(ev_maps.bright | ev_maps.dark, gsd_m=gsd_m, blade_m=p.blade_max_m)
+                )
+            return tail_confirmed_holds(seat(r), body=solid[0], blobs=blobs, gsd_m=gsd_m, params=p)
+
         found = find_rotors(
             ev_maps.gray,
             ev_maps.z,
             gsd_m=gsd_m,
             sun_azimuth_deg=tile.sun_azimuth_deg,
             sun_elevation_deg=tile.sun_elevation_deg,
-            params=self.rotors,
+            params=p,
+            confirm=confirm,
         )
-        found = [
-            seat_on_body(
-                r,
-                ev_maps.bright,
-                gsd_m=gsd_m,
-                sun_azimuth_deg=tile.sun_azimuth_deg,
-                sun_elevation_deg=tile.sun_elevation_deg,
-                params=self.rotors,
-            )
-            for r in found
+        return [
+            (s, self.rotor_detection(s, gsd_m=gsd_m, grid=grid, tile=tile))
+            for s in map(seat, found)
         ]
-        return [(r, self.rotor_detection(r, gsd_m=gsd_m, grid=grid, tile=tile)) for r in found]
 
     def rotor_detection(self, rotor: Rotor, *, gsd_m: float, grid: Grid, tile: Tile) -> Detection:
         """One helicopter as a :class:`Detection`; ``wingspan_m`` is the rotor diameter.
@@ -222,6 +296,7 @@ class MeasureDetector:
             detector_version=self.version,
             attributes={
                 "blades": str(rotor.blades),
+                "evidence": "blades+tail" if rotor.tail_confirmed else "blades",
                 "length": "measured" if measured else "table",
                 "alternatives": format_alternatives(call.alternatives),
             },
@@ -242,7 +317,7 @@ class MeasureDetector:
         gsd = float(self.gsd_m or tile.gsd_m)
         ev = evidence(image, gsd_m=gsd, valid=valid, params=self.params)
         blobs, gsd = self.blobs(image, tile=tile, valid=valid, ev_maps=ev)
-        helis = self.helicopters(ev, gsd_m=gsd, grid=grid, tile=tile)
+        helis = self.helicopters(ev, gsd_m=gsd, grid=grid, tile=tile, blobs=blobs)
         blobs = [b for b in blobs if not any(_inside_rotor(b, r) for r, _ in helis)]
         rotor_dets = [d for _, d in helis]
         if self.vessels is None:

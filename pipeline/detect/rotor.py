@@ -12,7 +12,11 @@ barely show, but the blades and their shadows do. Steps:
 3. **Rotor test** -- around a vote peak, the radial runs (blade pixels whose
    line passes through the peak) must be equally long (a rotor's blades are)
    and evenly spaced for 5-8 blades on at least three lines through the
-   hub (two crossing joints are no rotor). The blades' shadows meet at a
+   hub (two crossing joints are no rotor). Where the fuselage or its shadow
+   hides the other blades, two equally long blades plus a tail boom of
+   helicopter proportions off both blade lines also pass; such a rotor is
+   ``tail_confirmed`` and yields to a fixed-wing aircraft measured in its
+   disc (see :class:`pipeline.detect.detectors.MeasureDetector`). The blades' shadows meet at a
    second hub displaced away from the sun: when the sun is known, of two
    hubs that both pass the rotor test the one away from the sun is dropped.
 4. **Measurement** -- rotor radius = 30th percentile of the run lengths, each
@@ -38,7 +42,9 @@ Units: pixel ``(row, col)``; metres; headings degrees clockwise from grid north.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,10 +69,17 @@ class RotorParams:
     Blades: at least ``min_equal`` radial runs end within ``equal_tol`` of the
     rotor radius (the runs' 30th percentile, within ``radius_slack`` of the
     table's smallest and largest helicopter) and lie within ``blade_angle_tol_deg`` of an even
-    spacing (see :func:`_blade_count`). Tail: the run from hub to tail end is
+    spacing (see :func:`_blade_count`); or two such runs and a tail run at
+    least ``tail_blade_sep_deg`` off both (:func:`_two_blades_and_tail`; 180
+    turns this off). Tail: the run from hub to tail end is
     ``tail_min_ratio``-``tail_max_ratio`` rotor radii (the table's types:
     1.2-1.5). ``max_blade_height_m``: highest rotor above the ground (bounds
-    the offset of the blades' shadow hub).
+    the offset of the blades' shadow hub). ``body_reach_radii``,
+    ``min_body_gain``, ``min_body_cover``: see :func:`seat_on_body` and
+    :func:`body_share` (a tail-confirmed rotor needs ``min_body_cover`` too);
+    ``yield_overlap``: a tail-confirmed rotor yields to a fixed-wing blob
+    overlapping its disc by this share (see
+    :func:`pipeline.detect.detectors.tail_confirmed_holds`).
     """
 
     blade_contrast: float = 0.08
@@ -81,12 +94,14 @@ class RotorParams:
     equal_tol: float = 0.15
     radius_slack: float = 0.25
     blade_angle_tol_deg: float = 12.0
+    tail_blade_sep_deg: float = 25.0
     tail_min_ratio: float = 1.08
     tail_max_ratio: float = 1.8
     max_blade_height_m: float = 8.0
     body_reach_radii: float = 0.5
     min_body_gain: float = 0.25
     min_body_cover: float = 0.6
+    yield_overlap: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -97,7 +112,8 @@ class Rotor:
     ``tail_px`` the distance from the hub to the tail end (``None`` when no
     radial run reaches past the rotor); ``heading_deg`` the nose direction
     (away from the longest radial run); ``blades`` the blade count whose even
-    spacing fits the equally long radial runs.
+    spacing fits the equally long radial runs; ``tail_confirmed`` is True when
+    only two blades showed and the tail boom confirmed them (weaker evidence).
     """
 
     hub_rc: tuple[float, float]
@@ -105,6 +121,7 @@ class Rotor:
     tail_px: float | None
     heading_deg: float
     blades: int
+    tail_confirmed: bool = False
 
     def footprint_px(self, length_px: float) -> Ring:
         """Closed ring: ``length_px x rotor diameter`` box, front edge at the disc's front."""
@@ -244,6 +261,7 @@ def find_rotors(
     sun_azimuth_deg: float | None = None,
     sun_elevation_deg: float | None = None,
     params: RotorParams | None = None,
+    confirm: Callable[[Rotor], bool] | None = None,
 ) -> list[Rotor]:
     """Find helicopters by their rotor blades in a signed residual image.
 
@@ -261,6 +279,10 @@ def find_rotors(
         Sun position (degrees); with it the hub of the blades' shadows is told
         from the real hub (it lies away from the sun).
     params : RotorParams, optional
+    confirm : callable, optional
+        Second test of rotors seen only by two blades and a tail
+        (``tail_confirmed``), e.g. a body under the hub; those it rejects are
+        dropped before shadow hubs are told, so that they drop no real rotor.
 
     Returns
     -------
@@ -326,13 +348,14 @@ def find_rotors(
             for a, r in clusters
         ]
         rotor = _measure(centre, ext, r_lo=r_lo, r_hi=r_hi, p=p)
-        if rotor is not None:
+        if rotor is not None and (not rotor.tail_confirmed or confirm is None or confirm(rotor)):
             measured.append(rotor)
     # shadow hubs are told only among hubs that pass the rotor test: a vote peak on the
     # blade star sun-ward of the real hub is no rotor and must not drop the real one
     measured = _drop_shadow_hubs(measured, gsd_m, sun_azimuth_deg, sun_elevation_deg, tol=tol, p=p)
     out: list[Rotor] = []
-    for rotor in measured:  # strongest vote first
+    # strongest vote first, full blade stars before tail-confirmed pairs
+    for rotor in sorted(measured, key=lambda r: r.tail_confirmed):
         if all(
             math.dist(rotor.hub_rc, o.hub_rc) > o.radius_px + rotor.radius_px * 0.5 for o in out
         ):
@@ -433,6 +456,34 @@ def _blade_count(angles: np.ndarray, tol_deg: float) -> int | None:
     return None if best is None else best[0]
 
 
+def _two_blades_and_tail(
+    blades: np.ndarray, tail: float, *, tol_deg: float, sep_deg: float
+) -> int | None:
+    """Blade count for two equally long blades (angles, radians) confirmed by a tail run.
+
+    The fuselage and its shadow can hide all but two blades. Two blades
+    alone are a line crossing, so the tail boom (``tail``: angle of the run
+    of helicopter proportions) must stand at least ``sep_deg`` off both blade
+    directions and the three make three distinct lines through the hub. The
+    blades' angle must be a multiple of ``360 / n`` within ``tol_deg`` for a
+    table blade count ``n`` (5-8; the smallest that fits is returned).
+    ``None`` when they do not fit.
+    """
+    tol = math.radians(tol_deg)
+    diff = abs((blades[1] - blades[0] + math.pi) % (2.0 * math.pi) - math.pi)
+    for b in blades:
+        if abs((tail - b + math.pi) % (2.0 * math.pi) - math.pi) < math.radians(sep_deg):
+            return None
+    if _line_axes(np.append(blades, tail), tol) < 3:
+        return None
+    for n in range(5, 9):
+        step = 2.0 * math.pi / n
+        k = round(diff / step)
+        if k >= 1 and abs(diff - k * step) <= tol:
+            return n
+    return None
+
+
 def _measure(
     hub: np.ndarray,
     clusters: list[tuple[float, float]],
@@ -444,21 +495,38 @@ def _measure(
     """Rotor radius, tail and heading from the hub and its radial line clusters.
 
     The blades of one rotor are equally long: at least ``min_equal`` radial
-    runs must end within ``equal_tol`` of the rotor radius.
+    runs must end within ``equal_tol`` of the rotor radius, or two of them
+    and a tail run (:func:`_two_blades_and_tail`).
     """
     reaches = np.array([r for _, r in clusters])
+    angles = np.array([a for a, _ in clusters])
     radius = float(np.percentile(reaches, 30))
     if not (r_lo <= radius <= r_hi):
         return None
     equal = np.abs(reaches - radius) <= p.equal_tol * radius
-    if int(equal.sum()) < p.min_equal:
-        return None
-    n_blades = _blade_count(np.array([a for a, _ in clusters])[equal], p.blade_angle_tol_deg)
-    if n_blades is None:
-        return None
     # the tail boom is the longest radial run that still fits a helicopter's proportions
     fits = (reaches >= p.tail_min_ratio * radius) & (reaches <= p.tail_max_ratio * radius)
     j = int(np.argmax(np.where(fits, reaches, -1.0))) if fits.any() else int(np.argmax(reaches))
+    n_blades: int | None = None
+    if int(equal.sum()) >= p.min_equal:
+        n_blades = _blade_count(angles[equal], p.blade_angle_tol_deg)
+    confirmed = False
+    if n_blades is None and int(equal.sum()) >= 2 and fits.any():
+        # any two of the equal runs (the others may be a blade's shadow)
+        for pair in itertools.combinations(
+            np.nonzero(equal & (np.arange(len(reaches)) != j))[0], 2
+        ):
+            n_blades = _two_blades_and_tail(
+                angles[list(pair)],
+                float(angles[j]),
+                tol_deg=p.blade_angle_tol_deg,
+                sep_deg=p.tail_blade_sep_deg,
+            )
+            if n_blades is not None:
+                break
+        confirmed = n_blades is not None
+    if n_blades is None:
+        return None
     ang = clusters[j][0]
     tail = float(reaches[j]) if fits.any() else None
     heading = vector_heading(-math.cos(ang), -math.sin(ang))
@@ -468,7 +536,39 @@ def _measure(
         tail_px=tail,
         heading_deg=heading,
         blades=n_blades,
+        tail_confirmed=confirmed,
     )
+
+
+def body_share(
+    rotor: Rotor,
+    body: np.ndarray,
+    *,
+    offsets: np.ndarray | None = None,
+    params: RotorParams | None = None,
+) -> np.ndarray:
+    """Share of ``body`` pixels on the rotor's body axis, per hub offset.
+
+    The axis segment runs ``body_reach_radii`` rotor radii either side of the
+    hub along ``heading_deg``, sampled every half pixel, with one pixel of
+    slack (``body`` dilated once). ``offsets`` is ``(n, 2)`` hub shifts in
+    pixels ``(drow, dcol)`` (default: none); returns ``(n,)`` shares, 0 to 1.
+    """
+    p = params or RotorParams()
+    offs = np.zeros((1, 2)) if offsets is None else np.asarray(offsets, dtype=np.float64)
+    axis = np.array(heading_vector(rotor.heading_deg))
+    reach = p.body_reach_radii * rotor.radius_px
+    along = np.arange(-reach, reach + 1e-9, 0.5)
+    look = ndimage.binary_dilation(body)
+    rows, cols = body.shape
+    hub = np.asarray(rotor.hub_rc, dtype=np.float64)
+    pts = hub[None, None, :] + offs[:, None, :] + along[None, :, None] * axis
+    ri = np.floor(pts[..., 0]).astype(np.int64)
+    ci = np.floor(pts[..., 1]).astype(np.int64)
+    inside = (ri >= 0) & (ri < rows) & (ci >= 0) & (ci < cols)
+    hit = np.zeros(ri.shape, dtype=bool)
+    hit[inside] = look[ri[inside], ci[inside]]
+    return hit.mean(axis=1)
 
 
 def seat_on_body(
@@ -502,20 +602,9 @@ def seat_on_body(
     far = p.max_blade_height_m / math.tan(math.radians(elev)) / gsd_m
     s = math.radians(sun_azimuth_deg)
     toward = np.array([-math.cos(s), math.sin(s)])
-    axis = np.array(heading_vector(rotor.heading_deg))
-    reach = p.body_reach_radii * rotor.radius_px
-    along = np.arange(-reach, reach + 1e-9, 0.5)
     offsets = np.arange(0.0, far + 1e-9, 0.5)
-    look = ndimage.binary_dilation(body)
-    rows, cols = body.shape
     hub = np.asarray(rotor.hub_rc, dtype=np.float64)
-    pts = hub[None, None, :] + offsets[:, None, None] * toward + along[None, :, None] * axis
-    ri = np.floor(pts[..., 0]).astype(np.int64)
-    ci = np.floor(pts[..., 1]).astype(np.int64)
-    inside = (ri >= 0) & (ri < rows) & (ci >= 0) & (ci < cols)
-    hit = np.zeros(ri.shape, dtype=bool)
-    hit[inside] = look[ri[inside], ci[inside]]
-    share = hit.mean(axis=1)
+    share = body_share(rotor, body, offsets=offsets[:, None] * toward, params=p)
     best = float(share.max())
     if best < p.min_body_cover or best < share[0] + p.min_body_gain:
         return rotor
@@ -527,7 +616,8 @@ def seat_on_body(
         tail_px=rotor.tail_px,
         heading_deg=rotor.heading_deg,
         blades=rotor.blades,
+        tail_confirmed=rotor.tail_confirmed,
     )
 
 
-__all__ = ["Rotor", "RotorParams", "find_rotors", "seat_on_body"]
+__all__ = ["Rotor", "RotorParams", "body_share", "find_rotors", "seat_on_body"]

@@ -11,9 +11,18 @@ from skimage.draw import line_aa
 
 from pipeline.detect.classify import classify_rotor
 from pipeline.detect.detectors import MeasureDetector
-from pipeline.detect.geometry import ring_iou
+from pipeline.detect.geometry import ring_iou, vector_heading
 from pipeline.detect.measure import evidence
-from pipeline.detect.rotor import Rotor, _blade_count, find_rotors, seat_on_body
+from pipeline.detect.rotor import (
+    Rotor,
+    RotorParams,
+    _blade_count,
+    _measure,
+    _two_blades_and_tail,
+    body_share,
+    find_rotors,
+    seat_on_body,
+)
 from pipeline.model import Tile
 
 
@@ -142,6 +151,75 @@ def test_blade_count_needs_three_lines_through_the_hub():
     assert _blade_count(deg(np.array([0.0, 72.0, 144.0, 216.0, 288.0])), 12.0) == 5
     assert _blade_count(deg(np.array([0.0, 90.0, 180.0, 270.0])), 12.0) is None
     assert _blade_count(deg(np.array([5.0, 50.0, 95.0, 140.0])), 12.0) == 8
+
+
+def test_two_blades_need_a_tail_off_both_blade_lines():
+    deg = np.radians
+    blades = deg(np.array([10.0, 82.0]))  # 72 degrees apart: a five-blade rotor
+    assert _two_blades_and_tail(blades, deg(226.0), tol_deg=12.0, sep_deg=25.0) == 5
+    # tail on the line of a blade (it is that blade's other half, or its shadow): no rotor
+    assert _two_blades_and_tail(blades, deg(190.0), tol_deg=12.0, sep_deg=25.0) is None
+    assert _two_blades_and_tail(blades, deg(100.0), tol_deg=12.0, sep_deg=25.0) is None
+    # two blades in one line are a straight joint, whatever crosses it
+    line = deg(np.array([10.0, 190.0]))
+    assert _two_blades_and_tail(line, deg(100.0), tol_deg=12.0, sep_deg=25.0) is None
+    # 30 degrees apart fits no table blade count
+    narrow = deg(np.array([10.0, 40.0]))
+    assert _two_blades_and_tail(narrow, deg(200.0), tol_deg=5.0, sep_deg=25.0) is None
+
+
+def test_measure_takes_two_equal_blades_with_a_tail():
+    deg = math.radians
+    r = 17.3  # a Mi-24's rotor radius at 0.5 m, pixels
+    blades = [(deg(10.0), r), (deg(82.0), 1.05 * r), (deg(150.0), 0.5 * r)]
+    p = RotorParams()
+    with_tail = _measure(np.zeros(2), [*blades, (deg(226.0), 1.47 * r)], r_lo=11.0, r_hi=40.0, p=p)
+    assert with_tail is not None and with_tail.tail_confirmed
+    assert with_tail.tail_px == pytest.approx(1.47 * r)
+    nose = vector_heading(-math.cos(deg(226.0)), -math.sin(deg(226.0)))  # away from the tail
+    assert with_tail.heading_deg == pytest.approx(nose)
+    # no tail: two blades are only a line crossing
+    stub = (deg(300.0), 0.4 * r)
+    assert _measure(np.zeros(2), [*blades, stub], r_lo=11.0, r_hi=40.0, p=p) is None
+    # three equal runs that fit no blade grid (a blade and its shadow 25 degrees apart):
+    # a pair of them with the tail
+    shadowed = [(deg(10.0), r), (deg(35.0), r), (deg(130.0), 1.05 * r), (deg(226.0), 1.47 * r)]
+    got = _measure(np.zeros(2), shadowed, r_lo=11.0, r_hi=40.0, p=p)
+    assert got is not None and got.tail_confirmed
+    # three equal blades on an even spacing need no tail
+    full = [(deg(10.0 + 72.0 * k), r) for k in range(4)]
+    got = _measure(np.zeros(2), full, r_lo=11.0, r_hi=40.0, p=p)
+    assert got is not None and not got.tail_confirmed and got.blades == 5
+
+
+def test_mi24_with_two_blades_showing_is_found_by_its_tail():
+    """Rendered Mi-24 (heading 270, sun 200): the body and its shadow hide all but two blades."""
+    st, tile = _render("Mi-24", 270.0, 0.5, sun_az=200.0)
+    truth = st.objects[0]
+
+    def helis(rotors: RotorParams) -> list:
+        dets = MeasureDetector(rotors=rotors).detect(
+            st.array, grid=st.grid, tile=tile, valid=st.valid
+        )
+        return [d for d in dets if d.category == "helicopter"]
+
+    found = helis(RotorParams())
+    assert len(found) == 1 and found[0].attributes["evidence"] == "blades+tail"
+    assert ring_iou(found[0].footprint_px, truth.footprint_px) >= 0.5
+    # the tail rule off: at best a star of the wrong blades, heading astray
+    off = helis(RotorParams(tail_blade_sep_deg=180.0))
+    assert all(ring_iou(d.footprint_px, truth.footprint_px) < 0.5 for d in off)
+
+
+def test_body_share_on_the_rotor_axis():
+    body = np.zeros((80, 80), dtype=bool)
+    body[38:43, 20:60] = True  # a fuselage along the columns (heading 90)
+    on = Rotor(hub_rc=(40.5, 42.0), radius_px=16.0, tail_px=None, heading_deg=90.0, blades=5)
+    assert body_share(on, body)[0] == pytest.approx(1.0)
+    across = Rotor(hub_rc=(40.5, 42.0), radius_px=16.0, tail_px=None, heading_deg=0.0, blades=5)
+    assert body_share(across, body)[0] < 0.5
+    shares = body_share(on, body, offsets=np.array([[0.0, 0.0], [-10.0, 0.0]]))
+    assert shares[0] == pytest.approx(1.0) and shares[1] == 0.0
 
 
 def test_seat_on_body_keeps_a_hub_already_on_the_body_and_needs_a_sun():

@@ -130,12 +130,12 @@ def _solid(mask: np.ndarray, *, gsd_m: float, blade_m: float) -> np.ndarray:
 
 
 def _fixed_wing_in(blob: Blob, rotor: Rotor, *, gsd_m: float, overlap: float) -> bool:
-    """True when ``blob`` is of a table type other than a helicopter and overlaps ``rotor``'s disc.
+    """True when ``blob`` is of a fixed-wing table type and overlaps ``rotor``'s disc.
 
     Overlap: more than ``overlap`` of the smaller of the two areas.
     """
     call = blob_to_call(blob, gsd_m=gsd_m)[0]
-    if call.cls not in object_types() or call.category == "helicopter":
+    if call.cls not in object_types() or call.category != "aircraft":
         return False
     poly = ring_polygon(blob.footprint_px)
     disc = ring_polygon(rotor.footprint_px(2.0 * rotor.radius_px))
@@ -155,10 +155,11 @@ def tail_confirmed_holds(
     Such a rotor (``tail_confirmed``) is weaker evidence than a full blade
     star: it needs a solid body along its axis (:func:`pipeline.detect.rotor.body_share`
     at least ``min_body_cover`` of ``body``, object pixels without blade-thin
-    structures), and it yields to a measured blob of a fixed-wing or vehicle
-    type overlapping its disc by ``yield_overlap`` (a fighter's swept wing
-    edges and fuselage, a wing's engines, a towed gun's trails make the same
-    three lines). Full stars always stand.
+    structures), and it yields to a measured blob of a fixed-wing type
+    overlapping its disc by ``yield_overlap`` (a fighter's swept wing edges
+    and fuselage, a wing's engines make the same three lines). Not to a
+    vehicle: a helicopter's own fuselage often measures as a truck. Full
+    stars always stand.
     """
     if not rotor.tail_confirmed:
         return True

@@ -15,10 +15,13 @@ barely show, but the blades and their shadows do. Steps:
    hub (two crossing joints are no rotor). Where the fuselage or its shadow
    hides the other blades, two equally long blades plus a tail boom of
    helicopter proportions off both blade lines also pass; such a rotor is
-   ``tail_confirmed`` and yields to a fixed-wing aircraft measured in its
-   disc (see :class:`pipeline.detect.detectors.MeasureDetector`). The blades' shadows meet at a
-   second hub displaced away from the sun: when the sun is known, of two
-   hubs that both pass the rotor test the one away from the sun is dropped.
+   ``tail_confirmed``, needs a body along its axis and yields to a
+   fixed-wing aircraft measured in its disc
+   (:func:`pipeline.detect.detectors.tail_confirmed_holds`). The blades'
+   shadows meet at a second hub displaced away from the sun: when the sun
+   is known, of two hubs that both pass the rotor test the one away from
+   the sun is dropped; a shadows' hub whose real hub failed the test moves
+   to the real hub's vote peak (:func:`sunward_twin`).
 4. **Measurement** -- rotor radius = 30th percentile of the run lengths, each
    run followed to its tip on weaker evidence (runs over-measure far more
    often than they fall short: a blade whose shadow or the tail boom
@@ -45,7 +48,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -79,7 +82,8 @@ class RotorParams:
     :func:`body_share` (a tail-confirmed rotor needs ``min_body_cover`` too);
     ``yield_overlap``: a tail-confirmed rotor yields to a fixed-wing blob
     overlapping its disc by this share (see
-    :func:`pipeline.detect.detectors.tail_confirmed_holds`).
+    :func:`pipeline.detect.detectors.tail_confirmed_holds`). ``twin_votes``,
+    ``twin_dip``: see :func:`sunward_twin`.
     """
 
     blade_contrast: float = 0.08
@@ -102,6 +106,8 @@ class RotorParams:
     min_body_gain: float = 0.25
     min_body_cover: float = 0.6
     yield_overlap: float = 0.2
+    twin_votes: float = 0.6
+    twin_dip: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -353,6 +359,18 @@ def find_rotors(
     # shadow hubs are told only among hubs that pass the rotor test: a vote peak on the
     # blade star sun-ward of the real hub is no rotor and must not drop the real one
     measured = _drop_shadow_hubs(measured, gsd_m, sun_azimuth_deg, sun_elevation_deg, tol=tol, p=p)
+    # a shadows' star whose real hub failed the rotor test: move it to the real hub
+    measured = [
+        sunward_twin(
+            r,
+            votes,
+            gsd_m=gsd_m,
+            sun_azimuth_deg=sun_azimuth_deg,
+            sun_elevation_deg=sun_elevation_deg,
+            params=p,
+        )
+        for r in measured
+    ]
     out: list[Rotor] = []
     # strongest vote first, full blade stars before tail-confirmed pairs
     for rotor in sorted(measured, key=lambda r: r.tail_confirmed):
@@ -454,6 +472,48 @@ def _blade_count(angles: np.ndarray, tol_deg: float) -> int | None:
         if fit >= max(3, math.ceil(n / 2)) and (best is None or fit > best[1]):
             best = (n, fit)
     return None if best is None else best[0]
+
+
+def sunward_twin(
+    rotor: Rotor,
+    votes: np.ndarray,
+    *,
+    gsd_m: float,
+    sun_azimuth_deg: float | None,
+    sun_elevation_deg: float | None,
+    params: RotorParams | None = None,
+) -> Rotor:
+    """Move a rotor found on its blades' shadows to the real hub, a second vote peak sunward.
+
+    A dark helicopter on light ground shows two blade stars: the blades and,
+    displaced away from the sun by up to ``max_blade_height_m / tan(elevation)``,
+    their shadows. When only the shadows' star passes the rotor test (the
+    body hides the real blades' inner halves), the real hub is still a vote
+    peak: the largest of ``votes`` (hub votes, ``(rows, cols)``) on the ray
+    from the hub toward the sun, 3 px or more away, is taken when it reaches
+    ``twin_votes`` of the hub's votes and the votes between dip below
+    ``twin_dip`` of the smaller peak (two hubs, not one smeared one).
+    Radius, tail and heading are kept (a shadow on flat ground has the
+    rotor's plan shape). Unknown sun: unchanged.
+    """
+    p = params or RotorParams()
+    if sun_azimuth_deg is None:
+        return rotor
+    elev = min(max(sun_elevation_deg or 30.0, 10.0), 89.0)
+    far = p.max_blade_height_m / math.tan(math.radians(elev)) / gsd_m
+    s = math.radians(sun_azimuth_deg)
+    toward = np.array([-math.cos(s), math.sin(s)])
+    hub = np.asarray(rotor.hub_rc, dtype=np.float64) - 0.5  # vote-map pixel
+    ts = np.arange(0.0, far + 2.0, 0.5)
+    pts = hub[None, :] + ts[:, None] * toward
+    ri = np.clip(np.rint(pts[:, 0]).astype(np.int64), 0, votes.shape[0] - 1)
+    ci = np.clip(np.rint(pts[:, 1]).astype(np.int64), 0, votes.shape[1] - 1)
+    v = votes[ri, ci]
+    k = int(np.argmax(np.where(ts >= 3.0, v, -1.0)))
+    if ts[k] < 3.0 or v[k] < p.twin_votes * v[0] or v[:k].min() > p.twin_dip * min(v[0], v[k]):
+        return rotor
+    new = hub + ts[k] * toward + 0.5
+    return replace(rotor, hub_rc=(float(new[0]), float(new[1])))
 
 
 def _two_blades_and_tail(
@@ -620,4 +680,4 @@ def seat_on_body(
     )
 
 
-__all__ = ["Rotor", "RotorParams", "body_share", "find_rotors", "seat_on_body"]
+__all__ = ["Rotor", "RotorParams", "body_share", "find_rotors", "seat_on_body", "sunward_twin"]

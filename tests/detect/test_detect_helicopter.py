@@ -22,6 +22,7 @@ from pipeline.detect.rotor import (
     body_share,
     find_rotors,
     seat_on_body,
+    sunward_twin,
 )
 from pipeline.model import Tile
 
@@ -220,6 +221,28 @@ def test_body_share_on_the_rotor_axis():
     assert body_share(across, body)[0] < 0.5
     shares = body_share(on, body, offsets=np.array([[0.0, 0.0], [-10.0, 0.0]]))
     assert shares[0] == pytest.approx(1.0) and shares[1] == 0.0
+
+
+def test_sunward_twin_moves_a_shadows_hub_to_the_real_hub():
+    """Sun due south: the real hub is a second vote peak south (down the rows) of the shadows'."""
+    yy, xx = np.mgrid[0:100, 0:100]
+
+    def peak(r: float, c: float, height: float) -> np.ndarray:
+        return height * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * 1.5**2))
+
+    shadow = Rotor(hub_rc=(50.5, 50.5), radius_px=20.0, tail_px=30.0, heading_deg=90.0, blades=5)
+    sun = {"gsd_m": 0.5, "sun_azimuth_deg": 180.0, "sun_elevation_deg": 40.0}
+    twin = peak(50, 50, 10.0) + peak(60, 50, 8.0)
+    moved = sunward_twin(shadow, twin, **sun)
+    assert moved.hub_rc == pytest.approx((60.5, 50.5), abs=0.6)
+    assert (moved.radius_px, moved.tail_px, moved.heading_deg) == (20.0, 30.0, 90.0)
+    # a weak second peak, one smeared peak, the twin on the far side, or no sun: unchanged
+    assert sunward_twin(shadow, peak(50, 50, 10.0) + peak(60, 50, 4.0), **sun) == shadow
+    ridge = 10.0 * np.exp(-((xx - 50) ** 2) / 4.5) * (np.abs(yy - 55) <= 6)
+    assert sunward_twin(shadow, ridge, **sun) == shadow
+    assert sunward_twin(shadow, peak(50, 50, 10.0) + peak(40, 50, 8.0), **sun) == shadow
+    no_sun = {"gsd_m": 0.5, "sun_azimuth_deg": None, "sun_elevation_deg": None}
+    assert sunward_twin(shadow, twin, **no_sun) == shadow
 
 
 def test_seat_on_body_keeps_a_hub_already_on_the_body_and_needs_a_sun():

@@ -417,7 +417,12 @@ def _drop_shadow_hubs(
     tol: float,
     p: RotorParams,
 ) -> list[Rotor]:
-    """Drop rotors that are another rotor's blade shadows (hub displaced away from the sun)."""
+    """Drop rotors that are another rotor's blade shadows.
+
+    A shadow's hub lies away from the sun within the blades' shadow reach,
+    and its radius is the rotor's (within ``equal_tol``): a smaller or larger
+    star next to a rotor is another hypothesis, not its shadow.
+    """
     if sun_azimuth_deg is None or len(found) < 2:
         return found
     s = math.radians(sun_azimuth_deg)
@@ -430,7 +435,10 @@ def _drop_shadow_hubs(
         for j, hj in enumerate(hubs):
             delta = hj - hi
             dist = float(np.linalg.norm(delta))
-            if i != j and 0 < dist <= far and float(delta @ away) / dist > 0.85:
+            # a shadow has its rotor's plan shape: the same radius (within equal_tol)
+            ri, rj = found[i].radius_px, found[j].radius_px
+            same = abs(ri - rj) <= p.equal_tol * max(ri, rj)
+            if i != j and same and 0 < dist <= far and float(delta @ away) / dist > 0.85:
                 shadow.add(j)
     return [f for k, f in enumerate(found) if k not in shadow]
 

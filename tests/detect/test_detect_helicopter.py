@@ -17,6 +17,7 @@ from pipeline.detect.rotor import (
     Rotor,
     RotorParams,
     _blade_count,
+    _drop_shadow_hubs,
     _measure,
     _two_blades_and_tail,
     body_share,
@@ -243,6 +244,17 @@ def test_sunward_twin_moves_a_shadows_hub_to_the_real_hub():
     assert sunward_twin(shadow, peak(50, 50, 10.0) + peak(40, 50, 8.0), **sun) == shadow
     no_sun = {"gsd_m": 0.5, "sun_azimuth_deg": None, "sun_elevation_deg": None}
     assert sunward_twin(shadow, twin, **no_sun) == shadow
+
+
+def test_a_shadow_hub_has_its_rotors_radius():
+    """Sun due south: a star 10 px north of a rotor is its shadow only if equally large."""
+    real = Rotor(hub_rc=(50.5, 50.5), radius_px=20.0, tail_px=30.0, heading_deg=90.0, blades=5)
+    shadow = Rotor(hub_rc=(40.5, 50.5), radius_px=21.0, tail_px=31.0, heading_deg=90.0, blades=5)
+    bigger = Rotor(hub_rc=(40.5, 50.5), radius_px=25.0, tail_px=40.0, heading_deg=90.0, blades=8)
+    kw = {"tol": 1.6, "p": RotorParams()}
+    assert _drop_shadow_hubs([real, shadow], 0.5, 180.0, 40.0, **kw) == [real]
+    assert _drop_shadow_hubs([real, bigger], 0.5, 180.0, 40.0, **kw) == [real, bigger]
+    assert _drop_shadow_hubs([real, shadow], 0.5, None, None, **kw) == [real, shadow]
 
 
 def test_seat_on_body_keeps_a_hub_already_on_the_body_and_needs_a_sun():

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 from skimage.draw import polygon as draw_polygon
 
 from pipeline.detect.base import make_detection
@@ -32,7 +31,14 @@ from pipeline.detect.classify import (
 from pipeline.detect.geometry import ring_polygon
 from pipeline.detect.measure import Blob, Evidence, MeasureParams, evidence, find_objects
 from pipeline.detect.nose import nose_state
-from pipeline.detect.rotor import Rotor, RotorParams, body_share, find_rotors, seat_on_body
+from pipeline.detect.rotor import (
+    Rotor,
+    RotorParams,
+    body_share,
+    find_rotors,
+    seat_on_body,
+    without_blades,
+)
 from pipeline.detect.vessels import VesselBlob, VesselParams, find_vessels, water_mask
 from pipeline.grid import Grid
 from pipeline.model import Detection, Tile
@@ -121,12 +127,6 @@ def _inside_rotor(blob: Blob, rotor: Rotor) -> bool:
     poly = ring_polygon(blob.footprint_px)
     disc = ring_polygon(rotor.footprint_px(2.0 * rotor.radius_px))
     return poly.area > 0 and poly.intersection(disc).area > 0.5 * poly.area
-
-
-def _solid(mask: np.ndarray, *, gsd_m: float, blade_m: float) -> np.ndarray:
-    """``mask`` without structures narrower than ``blade_m`` metres (rotor blades, joints)."""
-    k = max(1, int(round(blade_m / gsd_m / 2.0)))
-    return ndimage.binary_opening(mask, iterations=k)
 
 
 def _fixed_wing_in(blob: Blob, rotor: Rotor, *, gsd_m: float, overlap: float) -> bool:
@@ -257,9 +257,7 @@ class MeasureDetector:
 
         def confirm(r: Rotor) -> bool:
             if not solid:
-                solid.append(
-                    _solid(ev_maps.bright | ev_maps.dark, gsd_m=gsd_m, blade_m=p.blade_max_m)
-                )
+                solid.append(without_blades(ev_maps.bright | ev_maps.dark, gsd_m=gsd_m, params=p))
             return tail_confirmed_holds(seat(r), body=solid[0], blobs=blobs, gsd_m=gsd_m, params=p)
 
         found = find_rotors(

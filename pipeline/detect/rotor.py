@@ -137,6 +137,33 @@ class Rotor:
         return oriented_rect(centre, length_px, 2.0 * self.radius_px, self.heading_deg)
 
 
+def _blade_half_px(gsd_m: float, p: RotorParams) -> int:
+    """Half the widest blade, in pixels (at least 1): the opening that removes blades."""
+    return max(1, int(round(p.blade_max_m / gsd_m / 2.0)))
+
+
+def without_blades(
+    mask: np.ndarray, *, gsd_m: float, params: RotorParams | None = None
+) -> np.ndarray:
+    """``mask`` opened so that structures narrower than ``blade_max_m`` (blades, joints) go."""
+    p = params or RotorParams()
+    return ndimage.binary_opening(mask, iterations=_blade_half_px(gsd_m, p))
+
+
+def _shadow_ray(
+    gsd_m: float, sun_azimuth_deg: float, sun_elevation_deg: float | None, p: RotorParams
+) -> tuple[np.ndarray, float]:
+    """Unit ``(drow, dcol)`` toward the sun, and the blades' farthest shadow offset in pixels.
+
+    The offset is ``max_blade_height_m / tan(elevation)``; an unknown
+    elevation counts as 30 degrees, and it is clamped to 10-89 degrees.
+    """
+    elev = min(max(sun_elevation_deg or 30.0, 10.0), 89.0)
+    s = math.radians(sun_azimuth_deg)
+    toward = np.array([-math.cos(s), math.sin(s)])
+    return toward, p.max_blade_height_m / math.tan(math.radians(elev)) / gsd_m
+
+
 def _radius_range_m(slack: float) -> tuple[float, float]:
     radii = [t.wingspan_m / 2.0 for t in types_in("helicopter")]
     if not radii:
@@ -300,8 +327,8 @@ def find_rotors(
         return []
     r_lo, r_hi = r_lo_m / gsd_m, r_hi_m / gsd_m
     dark = z < -p.threshold_sigma
-    k = max(1, int(round(p.blade_max_m / gsd_m / 2.0)))
-    thick = ndimage.binary_opening(dark, iterations=k)
+    k = _blade_half_px(gsd_m, p)
+    thick = without_blades(dark, gsd_m=gsd_m, params=p)
     rel, line_sig = thin_dark_lines(gray, size_px=2 * k + 1)
     cand = ((rel > p.blade_contrast) & (line_sig > p.blade_sigma) | dark) & ~thick
     rr, cc, dirs = _line_directions(cand)
@@ -425,10 +452,8 @@ def _drop_shadow_hubs(
     """
     if sun_azimuth_deg is None or len(found) < 2:
         return found
-    s = math.radians(sun_azimuth_deg)
-    away = np.array([math.cos(s), -math.sin(s)])
-    elev = min(max(sun_elevation_deg or 30.0, 10.0), 89.0)
-    far = p.max_blade_height_m / math.tan(math.radians(elev)) / gsd_m + tol
+    toward, reach = _shadow_ray(gsd_m, sun_azimuth_deg, sun_elevation_deg, p)
+    away, far = -toward, reach + tol
     hubs = [np.asarray(r.hub_rc) for r in found]
     shadow = set()
     for i, hi in enumerate(hubs):
@@ -507,10 +532,7 @@ def sunward_twin(
     p = params or RotorParams()
     if sun_azimuth_deg is None:
         return rotor
-    elev = min(max(sun_elevation_deg or 30.0, 10.0), 89.0)
-    far = p.max_blade_height_m / math.tan(math.radians(elev)) / gsd_m
-    s = math.radians(sun_azimuth_deg)
-    toward = np.array([-math.cos(s), math.sin(s)])
+    toward, far = _shadow_ray(gsd_m, sun_azimuth_deg, sun_elevation_deg, p)
     hub = np.asarray(rotor.hub_rc, dtype=np.float64) - 0.5  # vote-map pixel
     ts = np.arange(0.0, far + 2.0, 0.5)
     pts = hub[None, :] + ts[:, None] * toward
@@ -666,10 +688,7 @@ def seat_on_body(
     p = params or RotorParams()
     if sun_azimuth_deg is None or not body.any():
         return rotor
-    elev = min(max(sun_elevation_deg or 30.0, 10.0), 89.0)
-    far = p.max_blade_height_m / math.tan(math.radians(elev)) / gsd_m
-    s = math.radians(sun_azimuth_deg)
-    toward = np.array([-math.cos(s), math.sin(s)])
+    toward, far = _shadow_ray(gsd_m, sun_azimuth_deg, sun_elevation_deg, p)
     offsets = np.arange(0.0, far + 1e-9, 0.5)
     hub = np.asarray(rotor.hub_rc, dtype=np.float64)
     share = body_share(rotor, body, offsets=offsets[:, None] * toward, params=p)
@@ -678,14 +697,15 @@ def seat_on_body(
         return rotor
     top = np.nonzero(share >= best - 0.05)[0]
     new = hub + 0.5 * (offsets[top[0]] + offsets[top[-1]]) * toward
-    return Rotor(
-        hub_rc=(float(new[0]), float(new[1])),
-        radius_px=rotor.radius_px,
-        tail_px=rotor.tail_px,
-        heading_deg=rotor.heading_deg,
-        blades=rotor.blades,
-        tail_confirmed=rotor.tail_confirmed,
-    )
+    return replace(rotor, hub_rc=(float(new[0]), float(new[1])))
 
 
-__all__ = ["Rotor", "RotorParams", "body_share", "find_rotors", "seat_on_body", "sunward_twin"]
+__all__ = [
+    "Rotor",
+    "RotorParams",
+    "body_share",
+    "find_rotors",
+    "seat_on_body",
+    "sunward_twin",
+    "without_blades",
+]

@@ -3,7 +3,9 @@
 The table lives in ``pipeline/data/object_types.csv``. Dimensions are overall
 length and span (wingspan for aircraft, main-rotor diameter for helicopters,
 beam/width for vehicles and vessels), in metres, from public manufacturer data.
-``visor_nose`` marks types whose nose opens upward for loading (An-124, C-5).
+``visor_nose`` marks types whose nose opens upward for loading (An-124, C-5);
+``rotodome_m`` is the diameter of an airborne-early-warning radar dome carried over
+the rear fuselage (A-50: 10.8 m; empty for types without one).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class ObjectType:
     nato_name: str | None = None
     aliases: tuple[str, ...] = ()
     role: str = ""
+    rotodome_m: float | None = None
 
 
 @lru_cache(maxsize=1)
@@ -46,6 +49,7 @@ def object_types() -> dict[str, ObjectType]:
             nato_name=row["nato_name"] or None,
             aliases=tuple(a.strip() for a in row["aliases"].split(";") if a.strip()),
             role=row["role"],
+            rotodome_m=float(row["rotodome_m"]) if (row.get("rotodome_m") or "").strip() else None,
         )
     return out
 

@@ -9,8 +9,11 @@ It detects aircraft and helicopters, and vehicles when the GSD resolves them
 length and beam against the table's vessel rows, ``wingspan_m`` = beam).
 
 Attributes written on each detection (all strings): ``nose_cone``
-(``open``/``closed``/``unknown``, visor-nose types only), ``symmetry``,
-``fill``, ``alternatives`` (``"Il-76:0.48;A-50:0.48"``).
+(``open``/``closed``/``unknown``, visor-nose types only), ``rotodome``
+(``present``/``absent``/``unknown``, only where the look-alike types differ by a
+radar dome, e.g. Il-76 / A-50: :mod:`pipeline.detect.rotodome`), ``symmetry``,
+``fill``, ``alternatives`` (``"Il-76:0.48;A-50:0.48"``; a decided dome removes
+the types it rules out).
 """
 
 from __future__ import annotations
@@ -31,6 +34,13 @@ from pipeline.detect.classify import (
 from pipeline.detect.geometry import ring_polygon
 from pipeline.detect.measure import Blob, Evidence, MeasureParams, evidence, find_objects
 from pipeline.detect.nose import nose_state
+from pipeline.detect.rotodome import (
+    DomeParams,
+    DomeState,
+    apply_dome,
+    dome_twin,
+    rotodome_state,
+)
 from pipeline.detect.rotor import (
     Rotor,
     RotorParams,
@@ -193,16 +203,20 @@ class MeasureDetector:
     max_wet_fraction : float
         Aircraft/vehicle candidates whose footprint is more than this share
         water or vessel hull are dropped.
+    domes : DomeParams or None
+        Rotodome test for look-alikes that differ by a radar dome
+        (:mod:`pipeline.detect.rotodome`); ``None`` disables it.
     """
 
     params: MeasureParams = field(default_factory=MeasureParams)
     gate: ShapeGate = field(default_factory=ShapeGate)
     gsd_m: float | None = None
     name: str = "measure"
-    version: str = "1.12"
+    version: str = "1.13"
     vessels: VesselParams | None = field(default_factory=VesselParams)
     rotors: RotorParams | None = field(default_factory=RotorParams)
     max_wet_fraction: float = 0.3
+    domes: DomeParams | None = field(default_factory=DomeParams)
 
     def blobs(
         self,
@@ -320,7 +334,9 @@ class MeasureDetector:
         blobs = [b for b in blobs if not any(_inside_rotor(b, r) for r, _ in helis)]
         rotor_dets = [d for _, d in helis]
         if self.vessels is None:
-            out = [self.to_detection(b, gsd_m=gsd, grid=grid, tile=tile) for b in blobs]
+            out = [
+                self.to_detection(b, gsd_m=gsd, grid=grid, tile=tile, gray=ev.gray) for b in blobs
+            ]
             return out + rotor_dets
         water = water_mask(image, gsd_m=gsd, valid=valid, params=self.vessels)
         found = find_vessels(image, gsd_m=gsd, valid=valid, params=self.vessels, water=water)
@@ -336,10 +352,29 @@ class MeasureDetector:
             if rr.size and float(wet[rr, cc].mean()) > self.max_wet_fraction:
                 continue
             kept.append(b)
-        out = [self.to_detection(b, gsd_m=gsd, grid=grid, tile=tile) for b in kept]
+        out = [self.to_detection(b, gsd_m=gsd, grid=grid, tile=tile, gray=ev.gray) for b in kept]
         out.extend(rotor_dets)
         out.extend(self.vessel_detection(v, gsd_m=gsd, grid=grid, tile=tile) for v in found)
         return out
+
+    def dome_state(
+        self, blob: Blob, call: TypeCall, *, gray: np.ndarray, gsd_m: float
+    ) -> DomeState | None:
+        """Rotodome state of ``blob`` when ``call``'s look-alikes differ by one, else ``None``."""
+        if self.domes is None:
+            return None
+        dome_m = dome_twin(call, lookalike=self.domes.lookalike)
+        if dome_m is None:
+            return None
+        return rotodome_state(
+            gray,
+            center_rc=blob.center_rc,
+            heading_deg=blob.axis_heading_deg,
+            length_px=blob.length_px,
+            dome_m=dome_m,
+            gsd_m=gsd_m,
+            params=self.domes,
+        )
 
     def vessel_detection(
         self, blob: VesselBlob, *, gsd_m: float, grid: Grid, tile: Tile
@@ -378,9 +413,18 @@ class MeasureDetector:
         cls: str | None = None,
         nose: str | None = None,
         score: float | None = None,
+        gray: np.ndarray | None = None,
     ) -> Detection:
-        """Turn one measured blob into a :class:`Detection` (optionally overriding the call)."""
+        """Turn one measured blob into a :class:`Detection` (optionally overriding the call).
+
+        With ``gray`` (the tile's ``(rows, cols)`` brightness,
+        :attr:`pipeline.detect.measure.Evidence.gray`) look-alike types that
+        differ by a rotodome are told apart (:meth:`dome_state`).
+        """
         call, length_m, span_m = blob_to_call(blob, gsd_m=gsd_m)
+        dome = None if gray is None else self.dome_state(blob, call, gray=gray, gsd_m=gsd_m)
+        if dome is not None:
+            call = apply_dome(call, dome)
         attrs = {
             "symmetry": f"{blob.symmetry:.3f}",
             "fill": f"{blob.fill:.3f}",
@@ -403,6 +447,8 @@ class MeasureDetector:
         )
         if state is not None and ref is not None and ref.visor_nose:
             attrs["nose_cone"] = state
+        if dome is not None:
+            attrs["rotodome"] = dome
         return make_detection(
             cls=final_cls,
             category=category,

@@ -95,6 +95,41 @@ def visor_scene(seed: int, gsd_m: float) -> Any:
     Random (seeded) headings, positions on a 3x4 lattice, sun azimuth and
     elevation; rendered through :mod:`pipeline.synth` (returns a ``SceneSpec``).
     """
+
+    def pick(rng: np.random.Generator) -> tuple[str, dict[str, str]]:
+        t = ("An-124", "C-5")[int(rng.integers(2))]
+        return t, {"nose_cone": ("open", "closed")[int(rng.integers(2))]}
+
+    return apron_scene(seed, gsd_m, pick, spacing_m=110.0)
+
+
+def dome_scene(seed: int, gsd_m: float) -> Any:
+    """A synthetic apron of Il-76, A-50 and Tu-95 (same length and span; the A-50 has a dome).
+
+    Like :func:`visor_scene`: seeded type, heading, position on a 3x4
+    lattice, sun; the rotodome test (:mod:`pipeline.detect.rotodome`) is
+    scored on it.
+    """
+
+    def pick(rng: np.random.Generator) -> tuple[str, dict[str, str]]:
+        return ("Il-76", "A-50", "Tu-95")[int(rng.integers(3))], {}
+
+    return apron_scene(seed, gsd_m, pick, spacing_m=90.0)
+
+
+def apron_scene(
+    seed: int,
+    gsd_m: float,
+    pick: Any,
+    *,
+    spacing_m: float,
+) -> Any:
+    """A seeded apron with 12 objects on a 4x3 lattice ``spacing_m`` metres apart.
+
+    ``pick(rng)`` returns each object's ``(type, attributes)``; headings,
+    jitter, site, sun azimuth (100-260 degrees) and elevation (25-70) are
+    drawn from ``rng`` too. Returns a ``SceneSpec``.
+    """
     from pipeline.sites import default_registry
     from pipeline.synth import PlacedObject, SceneSpec, Surface
     from pipeline.synth.scenario import site_centre_xy
@@ -107,20 +142,19 @@ def visor_scene(seed: int, gsd_m: float) -> Any:
     k = 0
     for i in range(4):
         for j in range(3):
-            t = ("An-124", "C-5")[int(rng.integers(2))]
-            state = ("open", "closed")[int(rng.integers(2))]
+            t, attrs = pick(rng)
             objs.append(
                 PlacedObject(
                     f"v{k}",
                     t,
-                    cx - 165 + i * 110 + rng.uniform(-8, 8),
-                    cy - 110 + j * 110 + rng.uniform(-8, 8),
+                    cx - 1.5 * spacing_m + i * spacing_m + rng.uniform(-8, 8),
+                    cy - spacing_m + j * spacing_m + rng.uniform(-8, 8),
                     float(rng.uniform(0, 360)),
-                    {"nose_cone": state},
+                    attrs,
                 )
             )
             k += 1
-    n = int(round(470 / gsd_m))
+    n = int(round((3 * spacing_m + 140.0) / gsd_m))
     return SceneSpec(
         site=site,
         acquired=datetime(2024, 12, 13, 9, 0, tzinfo=UTC),

@@ -291,8 +291,8 @@ def aircraft_parts(t: ObjectType, attributes: Mapping[str, str], *, variant: flo
     for ring in (right_tp, _mirror(right_tp)):
         parts.append(prism(ring, tp_z - 0.25, tp_z, paint, shade=0.97))
 
-    if t.name == "A-50":  # the rotodome on struts over the rear fuselage (10.8 m across)
-        dome_r = min(5.4, 0.116 * L)
+    if t.rotodome_m:  # the rotodome on struts over the rear fuselage (A-50: 10.8 m across)
+        dome_r = t.rotodome_m / 2.0
         dz = body_top + 3.2
         dome = ellipse(-0.12 * L, 0.0, dome_r, dome_r, 32)
         parts.append(prism(dome, dz, dz + 1.8, paint, shade=0.92))

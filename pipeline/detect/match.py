@@ -5,7 +5,9 @@ UTM grids sitewatch uses), so the matching is independent of pixel grids.
 Two detections can match when their footprints, each grown by
 ``tolerance_m`` (misregistration allowance), overlap and their types are
 compatible (same class, or one is the generic class of the other's
-category, or same category with dimensions within ``dims_tolerance``).
+category, or same category with dimensions within ``dims_tolerance``; never
+when one was seen with a rotodome and the other without, an A-50 and an
+Il-76 swapped on one stand).
 Among candidate pairs a minimum-cost assignment (Hungarian, scipy) is made
 with cost ``1 - IoU(grown footprints) + centre_distance / (length + tolerance)``.
 Unmatched *before* objects departed, unmatched *after* objects arrived.
@@ -42,7 +44,15 @@ def _polys(dets: Sequence[Detection], tile: Tile) -> list[Polygon]:
 
 
 def types_compatible(a: Detection, b: Detection, *, dims_tolerance: float = 0.15) -> bool:
-    """True when two detections may be the same object (class/category/dimension test)."""
+    """True when two detections may be the same object (class/category/dimension test).
+
+    A ``rotodome`` attribute decided both times (``present`` / ``absent``,
+    :mod:`pipeline.detect.rotodome`) must agree: the dome is what tells two
+    airframes of the same size apart.
+    """
+    domes = {a.attributes.get("rotodome"), b.attributes.get("rotodome")}
+    if domes == {"present", "absent"}:
+        return False
     if a.cls == b.cls:
         return True
     if a.category != b.category:

@@ -17,7 +17,7 @@ def _tile(scene, tid, day, *, x0=767_700.0):
     return replace(t, grid=grid, acquired=datetime(2024, 12, day, tzinfo=UTC))
 
 
-def _det(tile, cls, center_rc, length_m, span_m, heading=0.0, source="model"):
+def _det(tile, cls, center_rc, length_m, span_m, heading=0.0, source="model", attributes=None):
     ring = oriented_rect(center_rc, length_m / 0.5, span_m / 0.5, heading)
     d = make_detection(
         cls=cls,
@@ -31,6 +31,7 @@ def _det(tile, cls, center_rc, length_m, span_m, heading=0.0, source="model"):
         length_m=length_m,
         wingspan_m=span_m,
         heading_deg=heading,
+        attributes=attributes,
     )
     return replace(d, source=source)
 
@@ -85,3 +86,20 @@ def test_empty_inputs(scene):
         [], [_det(a, "Il-76", (100, 100), 46.6, 50.5)], before_tile=b, after_tile=a, site_id="s"
     )
     assert [c.kind for c in only] == ["arrived"]
+
+
+def test_decided_rotodomes_must_agree(scene):
+    """Same stand, same size: an A-50 (dome seen) then an Il-76 (no dome) is a swap."""
+    b = _tile(scene, "d1", 12)
+    a = _tile(scene, "d2", 13)
+
+    def pair(before_dome, after_dome, after_cls):
+        db = _det(b, "A-50", (300, 300), 46.6, 50.5, attributes={"rotodome": before_dome})
+        da = _det(a, after_cls, (300, 300), 46.6, 50.5, attributes={"rotodome": after_dome})
+        changes = match_detections([db], [da], before_tile=b, after_tile=a, site_id="khmeimim")
+        return sorted((c.kind, c.cls) for c in changes)
+
+    assert pair("present", "absent", "Il-76") == [("arrived", "Il-76"), ("departed", "A-50")]
+    # an undecided dome (too coarse a GSD on one date) does not split them
+    assert pair("present", "unknown", "Il-76") == [("stayed", "A-50")]
+    assert pair("present", "present", "A-50") == [("stayed", "A-50")]

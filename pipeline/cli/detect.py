@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -92,7 +93,9 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                 "*.truth.geojson; repeatable.",
             ),
         ],
-        out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write (JSON).")],
+        out: Annotated[
+            Path, typer.Option("--out", "-o", help="Model file to write (JSON; ONNX for cnn).")
+        ],
         tiles: Annotated[
             list[Path] | None,
             typer.Option("--tiles", help="Folders holding the labelled GeoTIFFs (for exports)."),
@@ -102,16 +105,37 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             str,
             typer.Option(
                 help="learned: type / nose-state classifier on measured candidates; "
-                "dense: aircraft box detector (every aircraft on a labelled tile must be labelled)."
+                "dense: aircraft box detector (every aircraft on a labelled tile must be "
+                "labelled); "
+                "cnn: small convolutional box detector, same labels, needs the optional torch "
+                "(run the .onnx it writes with --detector onnx --model FILE)."
             ),
         ] = "learned",
+        steps: Annotated[
+            int | None, typer.Option(help="cnn only: optimiser steps (default 1500).")
+        ] = None,
+        seed: Annotated[int, typer.Option(help="cnn only: random seed.")] = 0,
     ) -> None:
-        """Train a model from analyst labels (a versioned JSON model file)."""
-        from pipeline.detect.run import train_dense_from_labels, train_from_labels
+        """Train a model from analyst labels (a versioned JSON model file, or ONNX for cnn)."""
+        from pipeline.detect.run import (
+            train_cnn_from_labels,
+            train_dense_from_labels,
+            train_from_labels,
+        )
 
-        if detector not in ("learned", "dense"):
-            raise typer.BadParameter(f"cannot train {detector!r}; choose learned or dense")
+        if detector not in ("learned", "dense", "cnn"):
+            raise typer.BadParameter(f"cannot train {detector!r}; choose learned, dense or cnn")
         try:
+            if detector == "cnn":
+                from pipeline.detect.cnn import CnnParams
+
+                base = CnnParams()
+                params = replace(base, seed=seed, steps=steps if steps else base.steps)
+                res = train_cnn_from_labels(labels, out, tile_dirs=tiles or [], params=params)
+                typer.echo(
+                    json.dumps({"model": str(out), "version": res.version, "train_s": res.train_s})
+                )
+                return
             if detector == "dense":
                 dm = train_dense_from_labels(labels, out, tile_dirs=tiles or [])
                 typer.echo(

@@ -22,6 +22,7 @@ import numpy as np
 
 from pipeline.detect import get_detector
 from pipeline.detect.base import Detector
+from pipeline.detect.cnn import CnnParams, CnnResult, CnnTrainingImage, train_cnn
 from pipeline.detect.dense import DenseModel, DenseParams, TrainingImage, train_dense
 from pipeline.detect.detectors import MeasureDetector
 from pipeline.detect.features import object_features
@@ -29,8 +30,8 @@ from pipeline.detect.geometry import ring_iou
 from pipeline.detect.learned import ClassifierModel, Example, train_classifier
 from pipeline.detect.measure import to_gray
 from pipeline.detect.vector import changes_fc, detections_fc
-from pipeline.errors import TileReadError
-from pipeline.io.atomic import sha256_file, write_json_atomic
+from pipeline.errors import ConfigError, TileReadError
+from pipeline.io.atomic import sha256_file, write_bytes_atomic, write_json_atomic
 from pipeline.io.rasters import read_array, read_grid
 from pipeline.io.vector import write_features
 from pipeline.learn.modelfile import read_model_json
@@ -354,6 +355,43 @@ def dense_training_images(
             )
         out.append(TrainingImage(image, gsd, boxes))
     return out
+
+
+def train_cnn_from_labels(
+    label_roots: Sequence[str | os.PathLike[str]],
+    out_path: str | os.PathLike[str],
+    *,
+    tile_dirs: Sequence[str | os.PathLike[str]] = (),
+    params: CnnParams | None = None,
+) -> CnnResult:
+    """Train the small CNN (:mod:`pipeline.detect.cnn`) from labelled rasters; write its ONNX file.
+
+    Same labels as :func:`train_dense_from_labels` (every aircraft on a
+    labelled raster must be labelled; their box envelopes are the targets).
+    Needs the optional ``torch`` dependency; the model file runs with
+    ``--detector onnx --model FILE`` (onnxruntime only), at the threshold and
+    flip averaging written into it. Written atomically: a failed run leaves
+    no file.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise ConfigError(
+            "training the cnn detector needs PyTorch, an optional dependency: "
+            "pip install 'sitewatch[cnn]' (a CPU build is enough); running the model "
+            "file needs only onnxruntime"
+        )
+    labels = load_labels(label_roots, tile_dirs=tile_dirs)
+    # rasters without aircraft stay in as background
+    images = [CnnTrainingImage(t.image, t.gsd_m, t.boxes) for t in dense_training_images(labels)]
+    if not any(t.boxes for t in images):
+        raise TileReadError(
+            f"no labelled aircraft under {', '.join(map(str, label_roots))} "
+            "(expected annotations.geojson or *.truth.geojson with aircraft classes)"
+        )
+    result = train_cnn(images, params=params)
+    write_bytes_atomic(out_path, result.onnx)
+    return result
 
 
 def save_dense_model(model: DenseModel, path: str | os.PathLike[str]) -> Path:

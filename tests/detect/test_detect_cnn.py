@@ -70,3 +70,40 @@ def test_cnn_params_round_trip_and_reject_unknown_keys():
     assert CnnParams.from_dict(p.to_dict()) == p
     with pytest.raises(ValueError, match="unknown CnnParams keys"):
         CnnParams.from_dict({"stepz": 1})
+
+
+@pytest.mark.slow
+def test_cli_trains_cnn_from_labelled_tiles_and_detects_with_it(tmp_path, scene):
+    """`sitewatch train --detector cnn` on labelled tiles, then `sitewatch detect` with its file."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import build_app
+
+    img, boxes = _scene(0)
+    truth = [
+        {"class": "aircraft", "footprint_px": [[r0, c0], [r0, c1], [r1, c1], [r1, c0], [r0, c0]]}
+        for r0, c0, r1, c1 in (map(float, b) for b in boxes)
+    ]
+    (tmp_path / "tiles").mkdir()
+    scene.write_tile(tmp_path / "tiles" / "a.tif", img, gsd=1.0, truth=truth)
+    model = tmp_path / "m.onnx"
+    runner = CliRunner()
+    args = ["train", "--labels", str(tmp_path / "tiles"), "--out", str(model)]
+    res = runner.invoke(build_app(), [*args, "--detector", "cnn", "--steps", "20"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output.strip().splitlines()[-1])
+    meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    assert meta["sitewatch.version"] == info["version"]
+    assert json.loads(meta["sitewatch.params"])["steps"] == 20
+    # the same labels and settings give the same model (seeded)
+    again = runner.invoke(build_app(), [*args[:-1], str(tmp_path / "m2.onnx"), "--detector", "cnn",
+                                        "--steps", "20"])  # fmt: skip
+    assert json.loads(again.output.strip().splitlines()[-1])["version"] == info["version"]
+    test_img, _ = _scene(1)
+    tile = scene.write_tile(tmp_path / "b.tif", test_img, gsd=1.0)
+    res = runner.invoke(
+        build_app(),
+        ["detect", tile.path, "--out", str(tmp_path / "out"), "--detector", "onnx",
+         "--model", str(model)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output

@@ -206,7 +206,7 @@ def test_cli_dense_needs_a_model_or_the_airbus_split(tmp_path):
     res = runner.invoke(
         build_app(), ["train", "--labels", str(tmp_path), "--out", "m.json", "--detector", "x"]
     )
-    assert res.exit_code != 0 and "learned or dense" in res.output
+    assert res.exit_code != 0 and "learned, dense or cnn" in res.output
     res = runner.invoke(
         build_app(),
         [
@@ -221,3 +221,22 @@ def test_cli_dense_needs_a_model_or_the_airbus_split(tmp_path):
     )
     assert res.exit_code == 2 and "no labelled aircraft" in res.output
     assert not (tmp_path / "m.json").exists()
+
+
+def test_cli_cnn_without_torch_says_how_to_install(tmp_path, monkeypatch):
+    """Training the CNN needs the optional torch: without it, a clear error and no file."""
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import build_app
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    out = tmp_path / "m.onnx"
+    args = ["train", "--labels", str(tmp_path), "--out", str(out), "--detector", "cnn"]
+    res = CliRunner().invoke(build_app(), args)
+    assert res.exit_code == 2 and "sitewatch[cnn]" in res.output
+    assert not out.exists()

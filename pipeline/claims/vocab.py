@@ -182,6 +182,14 @@ def _designation_pattern(name: str) -> str:
     return "".join(out)
 
 
+#: Variant letters written straight after a designation: "Su-24M", "MiG-31BM", "A-50U",
+#: "Mi-8AMTSh", "Su-25SM3". Capitals (and the "Sh" of Russian designations) only, so a
+#: plural "s" ("Su-34s") stays a plural; digits alone only after a designation that ends
+#: in a letter ("Tu-22M3"), so "An-225" is no An-22 and "C-54" no C-5.
+_VARIANT_SUFFIX = r"(?:(?:[A-Z]|Sh){1,4}\d{0,2})?"
+_VARIANT_DIGITS = r"\d{0,2}"
+
+
 @lru_cache(maxsize=1)
 def _type_regex() -> tuple[re.Pattern[str], tuple[tuple[str, bool], ...]]:
     """One alternation over every type name (longest first) and, per group, (class, ambiguous).
@@ -190,25 +198,30 @@ def _type_regex() -> tuple[re.Pattern[str], tuple[tuple[str, bool], ...]]:
     case-insensitively (scoped inline flags). At each position the longest
     listed name wins, so "Antonov An-124" beats "An-124".
     """
-    entries: list[tuple[str, str, bool]] = []
+    entries: list[tuple[str, str, bool, bool]] = []
     for t in object_types().values():
         names = {t.name, *t.aliases}
         if t.nato_name:
             names.add(t.nato_name)
         for nm in names:
             ambiguous = nm.lower() in _AMBIGUOUS
-            if any(ch.isdigit() for ch in nm):
+            designation = any(ch.isdigit() for ch in nm)
+            if designation:
                 pat = _designation_pattern(nm)
             else:
                 pat = r"\s+".join(re.escape(w) for w in nm.split())
-            entries.append((pat, t.name, ambiguous))
+            entries.append((pat, t.name, ambiguous, designation))
     entries.sort(key=lambda e: -len(e[0]))
     # group alternatives by first character behind a one-character lookahead, so the
     # engine tries only the few names that can start at each position
     by_first: dict[str, list[str]] = {}
-    for i, (pat, _, amb) in enumerate(entries):
+    for i, (pat, _, amb, designation) in enumerate(entries):
         first = pat.lstrip("\\")[0].lower()
-        alt = f"(?P<t{i}>{pat})" if amb else f"(?P<t{i}>(?i:{pat}))"
+        # a designation may carry a variant suffix (case-sensitive, outside (?i:))
+        tail = ""
+        if designation:
+            tail = _VARIANT_DIGITS + _VARIANT_SUFFIX if pat[-1].isalpha() else _VARIANT_SUFFIX
+        alt = f"(?P<t{i}>{pat}{tail})" if amb else f"(?P<t{i}>(?i:{pat}){tail})"
         by_first.setdefault(first, []).append(alt)
     groups = [
         f"(?=[{re.escape(k)}{re.escape(k.upper())}])(?:{'|'.join(v)})"
@@ -217,7 +230,7 @@ def _type_regex() -> tuple[re.Pattern[str], tuple[tuple[str, bool], ...]]:
     rx = re.compile(
         r"(?<![\w\-])(?:" + "|".join(groups) + r")(?P<pl>(?i:s|es|'s|\u2019s))?(?![\w])"
     )
-    return rx, tuple((cls, amb) for _, cls, amb in entries)
+    return rx, tuple((cls, amb) for _, cls, amb, _ in entries)
 
 
 _GENERIC_RE = re.compile(

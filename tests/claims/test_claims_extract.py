@@ -129,6 +129,34 @@ def test_count_qualifiers(sentence, cls, lo, hi):
     assert (o.count_min, o.count_max) == (lo, hi)
 
 
+@pytest.mark.parametrize(
+    ("text", "classes"),
+    [
+        ("two Su-24Ms and a Su-34", ["Su-24", "Su-34"]),
+        ("a MiG-31BM", ["MiG-31"]),
+        ("two A-50U radar planes", ["A-50"]),
+        ("three Mi-8AMTSh helicopters", ["Mi-8"]),
+        ("a Mi-35M gunship", ["Mi-24"]),
+        ("a Su-25SM3 and a Tu-22M3", ["Su-25", "Tu-22M"]),
+        ("four Tu-95MS bombers", ["Tu-95"]),
+        # digits are no variant of a designation that ends in a digit
+        ("an An-225 and a C-54", []),
+    ],
+)
+def test_variant_designations(text, classes):
+    """Reports name variants ("Su-24M", "A-50U", "Mi-8AMTSh"); they are the table's type."""
+    assert [o.cls for o in find_objects(text) if o.cls != "aircraft"] == classes
+
+
+def test_plural_after_variant_letters():
+    (m,) = find_objects("Su-24Ms")
+    assert (m.cls, m.plural) == ("Su-24", True)
+    (c,) = extract_claims(
+        decode_document(b"At Hmeimim on 13 December 2024 two Su-24Ms were seen.", name="s.txt")
+    )
+    assert [(o.cls, o.count_min, o.count_max) for o in c.objects] == [("Su-24", 2, 2)]
+
+
 def test_before_after_counts():
     s = b"At Khmeimim the An-124s went from three to one between 10 and 17 December 2024."
     (c,) = extract_claims(decode_document(s, name="s.txt"))

@@ -112,7 +112,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             ),
         ] = "learned",
         steps: Annotated[
-            int | None, typer.Option(help="cnn only: optimiser steps (default 1500).")
+            int | None, typer.Option(min=1, help="cnn only: optimiser steps (default 1500).")
         ] = None,
         seed: Annotated[int, typer.Option(help="cnn only: random seed.")] = 0,
     ) -> None:
@@ -130,7 +130,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                 from pipeline.detect.cnn import CnnParams
 
                 base = CnnParams()
-                params = replace(base, seed=seed, steps=steps if steps else base.steps)
+                params = replace(base, seed=seed, steps=steps or base.steps)
                 res = train_cnn_from_labels(labels, out, tile_dirs=tiles or [], params=params)
                 typer.echo(
                     json.dumps({"model": str(out), "version": res.version, "train_s": res.train_s})

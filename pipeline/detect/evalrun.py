@@ -19,7 +19,7 @@ import ast
 import csv
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -120,7 +120,7 @@ def dome_scene(seed: int, gsd_m: float) -> Any:
 def apron_scene(
     seed: int,
     gsd_m: float,
-    pick: Any,
+    pick: Callable[[np.random.Generator], tuple[str, dict[str, str]]],
     *,
     spacing_m: float,
 ) -> Any:

@@ -19,7 +19,7 @@ show up on all three circles alike. The share of supporting sectors decides:
 ``present`` at ``present_share`` or more, ``absent`` at ``absent_share`` or
 less, else ``unknown``; ``unknown`` also when the dome's radius is under
 ``min_radius_px`` (the outline blurs into its neighbours: at 0.8 m GSD the
-A-50's dome is 6.8 px across in radius and the test no longer separates).
+A-50's dome has a 6.75 px radius and the test no longer separates).
 
 Thresholds chosen on synthetic development aprons of Il-76, A-50 and Tu-95
 (:func:`pipeline.detect.evalrun.dome_scene`, seeds 100-111): at 0.5 m the

@@ -18,6 +18,7 @@ the types it rules out).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -44,11 +45,13 @@ from pipeline.detect.rotodome import (
 from pipeline.detect.rotor import (
     Rotor,
     RotorParams,
+    blade_field,
     body_share,
     find_rotors,
     seat_on_body,
     without_blades,
 )
+from pipeline.detect.rotor_body import Body, rotor_on_body, solid_bodies
 from pipeline.detect.vessels import VesselBlob, VesselParams, find_vessels, water_mask
 from pipeline.grid import Grid
 from pipeline.model import Detection, Tile
@@ -180,6 +183,13 @@ def tail_confirmed_holds(
     )
 
 
+def _rotor_evidence(rotor: Rotor) -> str:
+    """What a helicopter was found by: ``blades``, ``blades+tail`` or ``body+blades``."""
+    if rotor.on_body:
+        return "body+blades"
+    return "blades+tail" if rotor.tail_confirmed else "blades"
+
+
 @dataclass(frozen=True)
 class MeasureDetector:
     """Training-free detector: background top-hat, shadow removal, measurement, type table.
@@ -212,13 +222,13 @@ class MeasureDetector:
     gate: ShapeGate = field(default_factory=ShapeGate)
     gsd_m: float | None = None
     name: str = "measure"
-    version: str = "1.13"
+    version: str = "1.14"
     vessels: VesselParams | None = field(default_factory=VesselParams)
     rotors: RotorParams | None = field(default_factory=RotorParams)
     max_wet_fraction: float = 0.3
     domes: DomeParams | None = field(default_factory=DomeParams)
 
-    def blobs(
+    def measured(
         self,
         image: np.ndarray,
         *,
@@ -226,7 +236,7 @@ class MeasureDetector:
         valid: np.ndarray | None,
         ev_maps: Evidence | None = None,
     ) -> tuple[list[Blob], float]:
-        """Kept blobs and the GSD used (metres per pixel)."""
+        """All measured blobs, before the shape gate, and the GSD used (metres per pixel)."""
         gsd = float(self.gsd_m or tile.gsd_m)
         found = find_objects(
             image,
@@ -237,6 +247,18 @@ class MeasureDetector:
             params=self.params,
             ev_maps=ev_maps,
         )
+        return found, gsd
+
+    def blobs(
+        self,
+        image: np.ndarray,
+        *,
+        tile: Tile,
+        valid: np.ndarray | None,
+        ev_maps: Evidence | None = None,
+    ) -> tuple[list[Blob], float]:
+        """Kept blobs (those passing the shape gate) and the GSD used (metres per pixel)."""
+        found, gsd = self.measured(image, tile=tile, valid=valid, ev_maps=ev_maps)
         return [b for b in found if keep_blob(b, gsd_m=gsd, gate=self.gate)], gsd
 
     def helicopters(
@@ -247,12 +269,18 @@ class MeasureDetector:
         grid: Grid,
         tile: Tile,
         blobs: Sequence[Blob] = (),
+        bodies: Sequence[Blob] = (),
     ) -> list[tuple[Rotor, Detection]]:
         """Helicopters found by their rotors, with their detections.
 
         Hubs are seated on the body (:func:`pipeline.detect.rotor.seat_on_body`);
         rotors seen only by two blades and a tail must pass
         :func:`tail_confirmed_holds` against ``blobs`` (the measured objects).
+        Then each of ``bodies`` (measured blobs of helicopter size, shape gate
+        or not, largest first), and each part of the object mask with blade-thin
+        structures opened away (:func:`pipeline.detect.rotor_body.solid_bodies`),
+        that lies outside the rotors found is searched for a rotor of its own
+        (:func:`pipeline.detect.rotor_body.rotor_on_body`).
         """
         p = self.rotors
         if p is None:
@@ -274,6 +302,7 @@ class MeasureDetector:
                 solid.append(without_blades(ev_maps.bright | ev_maps.dark, gsd_m=gsd_m, params=p))
             return tail_confirmed_holds(seat(r), body=solid[0], blobs=blobs, gsd_m=gsd_m, params=p)
 
+        blade = blade_field(ev_maps.gray, ev_maps.z, gsd_m=gsd_m, params=p)
         found = find_rotors(
             ev_maps.gray,
             ev_maps.z,
@@ -282,11 +311,37 @@ class MeasureDetector:
             sun_elevation_deg=tile.sun_elevation_deg,
             params=p,
             confirm=confirm,
+            field=blade,
         )
-        return [
-            (s, self.rotor_detection(s, gsd_m=gsd_m, grid=grid, tile=tile))
-            for s in map(seat, found)
+        rotors = [seat(r) for r in found]
+        lengths = [t.length_m for t in object_types().values() if t.category == "helicopter"]
+        if blade is None or not lengths:
+            return [(r, self.rotor_detection(r, gsd_m=gsd_m, grid=grid, tile=tile)) for r in rotors]
+        lo, hi = p.body_length[0] * min(lengths), p.body_length[1] * max(lengths)
+        candidates = [
+            Body(b.center_rc, b.axis_heading_deg, b.length_px)
+            for b in sorted(bodies, key=lambda b: -b.area_px)
+            if lo <= b.length_px * gsd_m <= hi and b.natural_fraction <= self.gate.max_natural
         ]
+        if not solid:
+            solid.append(without_blades(ev_maps.bright | ev_maps.dark, gsd_m=gsd_m, params=p))
+        candidates += solid_bodies(solid[0], gsd_m=gsd_m, length_m=(lo, hi))
+        for b in candidates:
+            if any(math.dist(b.center_rc, r.hub_rc) <= 1.5 * r.radius_px for r in rotors):
+                continue
+            r = rotor_on_body(
+                blade,
+                center_rc=b.center_rc,
+                axis_heading_deg=b.axis_heading_deg,
+                length_px=b.length_px,
+                gsd_m=gsd_m,
+                sun_azimuth_deg=tile.sun_azimuth_deg,
+                sun_elevation_deg=tile.sun_elevation_deg,
+                params=p,
+            )
+            if r is not None:
+                rotors.append(seat(r))
+        return [(r, self.rotor_detection(r, gsd_m=gsd_m, grid=grid, tile=tile)) for r in rotors]
 
     def rotor_detection(self, rotor: Rotor, *, gsd_m: float, grid: Grid, tile: Tile) -> Detection:
         """One helicopter as a :class:`Detection`; ``wingspan_m`` is the rotor diameter.
@@ -309,7 +364,7 @@ class MeasureDetector:
             detector_version=self.version,
             attributes={
                 "blades": str(rotor.blades),
-                "evidence": "blades+tail" if rotor.tail_confirmed else "blades",
+                "evidence": _rotor_evidence(rotor),
                 "length": "measured" if measured else "table",
                 "alternatives": format_alternatives(call.alternatives),
             },
@@ -329,8 +384,9 @@ class MeasureDetector:
         """Detect, measure and classify objects (see :class:`pipeline.detect.base.Detector`)."""
         gsd = float(self.gsd_m or tile.gsd_m)
         ev = evidence(image, gsd_m=gsd, valid=valid, params=self.params)
-        blobs, gsd = self.blobs(image, tile=tile, valid=valid, ev_maps=ev)
-        helis = self.helicopters(ev, gsd_m=gsd, grid=grid, tile=tile, blobs=blobs)
+        bodies, gsd = self.measured(image, tile=tile, valid=valid, ev_maps=ev)
+        blobs = [b for b in bodies if keep_blob(b, gsd_m=gsd, gate=self.gate)]
+        helis = self.helicopters(ev, gsd_m=gsd, grid=grid, tile=tile, blobs=blobs, bodies=bodies)
         blobs = [b for b in blobs if not any(_inside_rotor(b, r) for r, _ in helis)]
         rotor_dets = [d for _, d in helis]
         if self.vessels is None:

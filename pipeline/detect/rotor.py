@@ -83,7 +83,11 @@ class RotorParams:
     ``yield_overlap``: a tail-confirmed rotor yields to a fixed-wing blob
     overlapping its disc by this share (see
     :func:`pipeline.detect.detectors.tail_confirmed_holds`). ``twin_votes``,
-    ``twin_dip``: see :func:`sunward_twin`.
+    ``twin_dip``: see :func:`sunward_twin`. Body-first
+    (:func:`pipeline.detect.rotor_body.rotor_on_body`): measured bodies
+    ``body_length`` times the table's shortest to longest helicopter are
+    searched at ``body_hubs`` hubs for blades more than ``body_axis_sep_deg``
+    off the body axis, for table rotors up to ``body_max_radius_m``.
     """
 
     blade_contrast: float = 0.08
@@ -108,6 +112,10 @@ class RotorParams:
     yield_overlap: float = 0.2
     twin_votes: float = 0.6
     twin_dip: float = 0.7
+    body_length: tuple[float, float] = (0.4, 1.1)
+    body_hubs: int = 8
+    body_axis_sep_deg: float = 20.0
+    body_max_radius_m: float = 12.5
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,9 @@ class Rotor:
     radial run reaches past the rotor); ``heading_deg`` the nose direction
     (away from the longest radial run); ``blades`` the blade count whose even
     spacing fits the equally long radial runs; ``tail_confirmed`` is True when
-    only two blades showed and the tail boom confirmed them (weaker evidence).
+    only two blades showed and the tail boom confirmed them (weaker evidence);
+    ``on_body`` when the rotor was found around a measured body
+    (:func:`pipeline.detect.rotor_body.rotor_on_body`).
     """
 
     hub_rc: tuple[float, float]
@@ -128,6 +138,7 @@ class Rotor:
     heading_deg: float
     blades: int
     tail_confirmed: bool = False
+    on_body: bool = False
 
     def footprint_px(self, length_px: float) -> Ring:
         """Closed ring: ``length_px x rotor diameter`` box, front edge at the disc's front."""
@@ -286,6 +297,105 @@ def thin_dark_lines(gray: np.ndarray, *, size_px: int) -> tuple[np.ndarray, np.n
     return rel.astype(np.float32), (bth / noise).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class BladeField:
+    """Blade evidence of one image, shared by the hub search and the body-first test.
+
+    ``pts`` ``(n, 2)`` line pixels ``(row, col)`` that may be blades (thin, dark,
+    on lines no longer than ``max_line_radii`` of the largest rotor radius) and
+    ``dirs`` ``(n, 2)`` their unit line directions; ``votes`` ``(rows, cols)``
+    hub votes (every line pixel votes along its line, smoothed over ``tol``);
+    ``weak`` ``(rows, cols)`` the weaker evidence blade tips are followed on.
+    ``tol`` is the hub tolerance, ``min_px`` the fewest pixels of one radial
+    run and ``r_lo``-``r_hi`` the rotor radius range, all in pixels.
+    """
+
+    pts: np.ndarray
+    dirs: np.ndarray
+    votes: np.ndarray
+    weak: np.ndarray
+    tol: float
+    min_px: int
+    r_lo: float
+    r_hi: float
+
+
+def blade_field(
+    gray: np.ndarray, z: np.ndarray, *, gsd_m: float, params: RotorParams | None = None
+) -> BladeField | None:
+    """Blade evidence of an image (see :func:`find_rotors` for ``gray`` and ``z``).
+
+    ``None`` when the table has no helicopter or the image too few blade pixels
+    for one rotor.
+    """
+    p = params or RotorParams()
+    r_lo_m, r_hi_m = _radius_range_m(p.radius_slack)
+    if r_hi_m <= 0:
+        return None
+    r_lo, r_hi = r_lo_m / gsd_m, r_hi_m / gsd_m
+    dark = z < -p.threshold_sigma
+    k = _blade_half_px(gsd_m, p)
+    thick = without_blades(dark, gsd_m=gsd_m, params=p)
+    rel, line_sig = thin_dark_lines(gray, size_px=2 * k + 1)
+    cand = ((rel > p.blade_contrast) & (line_sig > p.blade_sigma) | dark) & ~thick
+    rr, cc, dirs = _line_directions(cand)
+    # blades end within a rotor radius of the hub: drop long straight lines (pavement joints)
+    # a line continues under an object (a joint under a parked aircraft) and past the border
+    keep = _line_extent(cand | dark, rr, cc, dirs, limit=int(math.ceil(p.max_line_radii * r_hi)))
+    rr, cc, dirs = rr[keep], cc[keep], dirs[keep]
+    tol = max(1.0, p.hub_tol_m / gsd_m)
+    min_px = max(3, int(round(0.3 * r_lo)))
+    if rr.size < p.min_blades * min_px:
+        return None
+    votes = _accumulate(z.shape, rr, cc, dirs, int(math.ceil(r_hi)))
+    rad = int(math.ceil(tol))
+    yy, xx = np.mgrid[-rad : rad + 1, -rad : rad + 1]
+    disc = (yy**2 + xx**2 <= tol**2).astype(np.float64)
+    votes = ndimage.convolve(votes, disc, mode="constant")
+    weak = (rel > p.blade_contrast) | (z < -p.blade_sigma)
+    pts = np.stack([rr, cc], axis=1).astype(np.float64)
+    return BladeField(pts, dirs, votes, weak, tol, min_px, r_lo, r_hi)
+
+
+def _clusters_at(field: BladeField, hub: np.ndarray) -> list[tuple[float, float]]:
+    """:func:`_radial_clusters` of ``field`` around ``hub`` (vote-map pixel)."""
+    f = field
+    near = np.abs(f.pts - hub).max(axis=1) <= 2.0 * f.r_hi
+    return _radial_clusters(
+        hub, f.pts[near], f.dirs[near], tol=f.tol, r_max=2.0 * f.r_hi, bin_deg=6.0,
+        min_px=f.min_px,
+    )  # fmt: skip
+
+
+def radial_runs(
+    field: BladeField, hub: np.ndarray, clusters: list[tuple[float, float]] | None = None
+) -> list[tuple[float, float]]:
+    """Radial runs of blade evidence around ``hub`` (vote-map pixel): ``(angle_rad, reach_px)``.
+
+    Line pixels whose line passes within ``tol`` of the hub are grouped by
+    angle (or ``clusters``, those groups already made); each run is then
+    followed to its tip on the weaker evidence (blade tips cover a pixel only
+    partly), by at most 30 % of its length. Reaches are measured from the
+    pixel centre ``hub + 0.5``.
+    """
+    cl = _clusters_at(field, hub) if clusters is None else clusters
+    centre = hub + 0.5
+    return [
+        (
+            a,
+            min(
+                1.3 * r,
+                max(
+                    r,
+                    _run_length(field.weak, centre, np.array([math.cos(a), math.sin(a)]), r - 1.0)
+                    + 0.5,
+                ),
+            ),
+        )
+        for a, r in cl
+    ]
+
+
 def find_rotors(
     gray: np.ndarray,
     z: np.ndarray,
@@ -295,6 +405,7 @@ def find_rotors(
     sun_elevation_deg: float | None = None,
     params: RotorParams | None = None,
     confirm: Callable[[Rotor], bool] | None = None,
+    field: BladeField | None = None,
 ) -> list[Rotor]:
     """Find helicopters by their rotor blades in a signed residual image.
 
@@ -316,76 +427,39 @@ def find_rotors(
         Second test of rotors seen only by two blades and a tail
         (``tail_confirmed``), e.g. a body under the hub; those it rejects are
         dropped before shadow hubs are told, so that they drop no real rotor.
+    field : BladeField, optional
+        Precomputed :func:`blade_field` of this image with these ``params``.
 
     Returns
     -------
     list of Rotor
     """
     p = params or RotorParams()
-    r_lo_m, r_hi_m = _radius_range_m(p.radius_slack)
-    if r_hi_m <= 0:
+    f = field or blade_field(gray, z, gsd_m=gsd_m, params=p)
+    if f is None:
         return []
-    r_lo, r_hi = r_lo_m / gsd_m, r_hi_m / gsd_m
-    dark = z < -p.threshold_sigma
-    k = _blade_half_px(gsd_m, p)
-    thick = without_blades(dark, gsd_m=gsd_m, params=p)
-    rel, line_sig = thin_dark_lines(gray, size_px=2 * k + 1)
-    cand = ((rel > p.blade_contrast) & (line_sig > p.blade_sigma) | dark) & ~thick
-    rr, cc, dirs = _line_directions(cand)
-    # blades end within a rotor radius of the hub: drop long straight lines (pavement joints)
-    # a line continues under an object (a joint under a parked aircraft) and past the border
-    keep = _line_extent(cand | dark, rr, cc, dirs, limit=int(math.ceil(p.max_line_radii * r_hi)))
-    rr, cc, dirs = rr[keep], cc[keep], dirs[keep]
-    tol = max(1.0, p.hub_tol_m / gsd_m)
-    min_px = max(3, int(round(0.3 * r_lo)))
-    if rr.size < p.min_blades * min_px:
-        return []
-    reach = int(math.ceil(r_hi))
-    votes = _accumulate(z.shape, rr, cc, dirs, reach)
-    rad = int(math.ceil(tol))
-    yy, xx = np.mgrid[-rad : rad + 1, -rad : rad + 1]
-    disc = (yy**2 + xx**2 <= tol**2).astype(np.float64)
-    votes = ndimage.convolve(votes, disc, mode="constant")
-    peaks = (votes == ndimage.maximum_filter(votes, size=max(3, int(r_lo) | 1))) & (
-        votes >= p.min_blades * min_px
+    votes = f.votes
+    peaks = (votes == ndimage.maximum_filter(votes, size=max(3, int(f.r_lo) | 1))) & (
+        votes >= p.min_blades * f.min_px
     )
     pr, pc = np.nonzero(peaks)
     order = np.argsort(-votes[pr, pc])[: p.max_hubs]
-    pts = np.stack([rr, cc], axis=1).astype(np.float64)
-    found: list[tuple[np.ndarray, list[tuple[float, float]], float]] = []
+    found: list[tuple[np.ndarray, list[tuple[float, float]]]] = []
     for j in order:
         hub = np.array([pr[j], pc[j]], dtype=np.float64)
-        near = np.abs(pts - hub).max(axis=1) <= 2.0 * r_hi
-        cl = _radial_clusters(
-            hub, pts[near], dirs[near], tol=tol, r_max=2.0 * r_hi, bin_deg=6.0, min_px=min_px
-        )
+        cl = _clusters_at(f, hub)
         if len(cl) >= p.min_blades:
-            found.append((hub, cl, float(votes[pr[j], pc[j]])))
-    weak = (rel > p.blade_contrast) | (z < -p.blade_sigma)
+            found.append((hub, radial_runs(f, hub, cl)))
     measured: list[Rotor] = []
-    for hub, clusters, _ in found:
-        # blade tips cover a pixel only partly: follow each blade on the weaker evidence
-        centre = hub + 0.5
-        ext = [
-            (
-                a,
-                min(
-                    1.3 * r,
-                    max(
-                        r,
-                        _run_length(weak, centre, np.array([math.cos(a), math.sin(a)]), r - 1.0)
-                        + 0.5,
-                    ),
-                ),
-            )
-            for a, r in clusters
-        ]
-        rotor = _measure(centre, ext, r_lo=r_lo, r_hi=r_hi, p=p)
+    for hub, ext in found:
+        rotor = _measure(hub + 0.5, ext, r_lo=f.r_lo, r_hi=f.r_hi, p=p)
         if rotor is not None and (not rotor.tail_confirmed or confirm is None or confirm(rotor)):
             measured.append(rotor)
     # shadow hubs are told only among hubs that pass the rotor test: a vote peak on the
     # blade star sun-ward of the real hub is no rotor and must not drop the real one
-    measured = _drop_shadow_hubs(measured, gsd_m, sun_azimuth_deg, sun_elevation_deg, tol=tol, p=p)
+    measured = _drop_shadow_hubs(
+        measured, gsd_m, sun_azimuth_deg, sun_elevation_deg, tol=f.tol, p=p
+    )
     # a shadows' star whose real hub failed the rotor test: move it to the real hub
     measured = [
         sunward_twin(
@@ -701,10 +775,13 @@ def seat_on_body(
 
 
 __all__ = [
+    "BladeField",
     "Rotor",
     "RotorParams",
+    "blade_field",
     "body_share",
     "find_rotors",
+    "radial_runs",
     "seat_on_body",
     "sunward_twin",
     "without_blades",

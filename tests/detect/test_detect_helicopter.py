@@ -269,3 +269,75 @@ def test_seat_on_body_keeps_a_hub_already_on_the_body_and_needs_a_sun():
     assert seat_on_body(off, body, gsd_m=0.5, sun_azimuth_deg=None) == off
     # nothing of a body toward the sun (sun due north): unchanged
     assert seat_on_body(off, body, gsd_m=0.5, sun_azimuth_deg=0.0, sun_elevation_deg=40.0) == off
+
+
+def _body_field(spokes: list[tuple[float, float]]):
+    from pipeline.detect.rotor import blade_field
+
+    ev = evidence(_spokes(spokes), gsd_m=0.5)
+    field = blade_field(ev.gray, ev.z, gsd_m=0.5)
+    assert field is not None
+    return field
+
+
+def test_rotor_on_body_measures_blades_off_the_body_axis():
+    """Around a body on axis 90 deg, five blades and a boom (1.4 radii) toward 270 deg."""
+    from pipeline.detect.rotor_body import rotor_on_body
+
+    radius_m = 8.65
+    field = _body_field([(10.0 + 72.0 * k, radius_m) for k in range(5)] + [(270.0, 1.4 * radius_m)])
+    centre = (120.5, 120.5 - 3.0)  # the body's middle lies behind the hub
+    r = rotor_on_body(field, center_rc=centre, axis_heading_deg=90.0, length_px=30.0, gsd_m=0.5)
+    assert r is not None and r.on_body and r.blades == 5
+    assert r.radius_px * 0.5 == pytest.approx(radius_m, abs=1.0)
+    assert math.dist(r.hub_rc, (120.5, 120.5)) <= 1.5
+    assert r.tail_px is not None and r.tail_px * 0.5 == pytest.approx(1.4 * radius_m, abs=1.0)
+    assert abs((r.heading_deg - 90.0 + 180.0) % 360.0 - 180.0) <= 10.0  # nose away from the boom
+
+
+def test_rotor_on_body_wants_a_blade_star_off_the_axis():
+    from pipeline.detect.rotor_body import rotor_on_body
+
+    kw = {"center_rc": (120.5, 120.5), "length_px": 30.0, "gsd_m": 0.5}
+    # crossing joints at a panel corner: two lines, no rotor
+    cross = _body_field([(10.0 + 90.0 * k, 8.65) for k in range(4)])
+    assert rotor_on_body(cross, axis_heading_deg=55.0, **kw) is None
+    # three equal runs, but two lie along the body (fuselage, boom): no rotor
+    along = _body_field([(90.0, 8.65), (270.0, 8.65), (30.0, 8.65), (150.0, 8.65)])
+    assert rotor_on_body(along, axis_heading_deg=90.0, **kw) is None
+
+
+def test_solid_bodies_gives_axis_and_length_of_body_sized_parts():
+    from pipeline.detect.rotor_body import solid_bodies
+
+    mask = np.zeros((200, 200), dtype=bool)
+    rr, cc = np.mgrid[0:200, 0:200]
+    # a 40 x 6 px bar along heading 30 deg (clockwise from north) and a 120 px bar
+    u = np.array([-math.cos(math.radians(30.0)), math.sin(math.radians(30.0))])
+    along = (rr - 60.0) * u[0] + (cc - 60.0) * u[1]
+    across = -(rr - 60.0) * u[1] + (cc - 60.0) * u[0]
+    mask |= (np.abs(along) <= 20.0) & (np.abs(across) <= 3.0)
+    mask[180:184, 20:140] = True
+    bodies = solid_bodies(mask, gsd_m=0.5, length_m=(6.4, 44.0))
+    assert len(bodies) == 1
+    b = bodies[0]
+    assert math.dist(b.center_rc, (60.5, 60.5)) <= 1.0
+    assert abs((b.axis_heading_deg - 30.0 + 90.0) % 180.0 - 90.0) <= 3.0  # either end
+    assert 40.0 <= b.length_px <= 48.0
+
+
+@pytest.mark.parametrize("gsd", [0.3, 0.5])
+@pytest.mark.parametrize("heading", [20.0, 250.0])
+def test_body_first_finds_a_helicopter_without_a_vote_peak(gsd, heading):
+    """With the hub-vote search off (max_hubs=0) the body-first test alone finds a Mi-8."""
+    type_name = "Mi-8"
+    st, tile = _render(type_name, heading, gsd)
+    truth = st.objects[0]
+    det = MeasureDetector(rotors=RotorParams(max_hubs=0))
+    dets = det.detect(st.array, grid=st.grid, tile=tile, valid=st.valid)
+    over = [d for d in dets if ring_iou(d.footprint_px, truth.footprint_px) > 0.1]
+    assert len(over) == 1, [(d.cls, d.category) for d in dets]
+    d = over[0]
+    assert d.category == "helicopter" and d.attributes["evidence"] == "body+blades"
+    assert d.cls == type_name
+    assert ring_iou(d.footprint_px, truth.footprint_px) >= 0.5

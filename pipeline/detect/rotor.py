@@ -319,6 +319,20 @@ class BladeField:
     r_lo: float
     r_hi: float
 
+    def near(self, center_rc: np.ndarray, reach_px: float) -> BladeField:
+        """The field with only the line pixels within ``reach_px`` (square) of ``center_rc``.
+
+        ``pts`` are sorted by row (:func:`blade_field`), so the rows are cut
+        by bisection: a large image's hundreds of thousands of line pixels
+        are not scanned once per hub.
+        """
+        r, c = float(center_rc[0]), float(center_rc[1])
+        i0 = int(np.searchsorted(self.pts[:, 0], r - reach_px, side="left"))
+        i1 = int(np.searchsorted(self.pts[:, 0], r + reach_px, side="right"))
+        cols = self.pts[i0:i1, 1]
+        keep = np.abs(cols - c) <= reach_px
+        return replace(self, pts=self.pts[i0:i1][keep], dirs=self.dirs[i0:i1][keep])
+
 
 def blade_field(
     gray: np.ndarray, z: np.ndarray, *, gsd_m: float, params: RotorParams | None = None
@@ -353,18 +367,17 @@ def blade_field(
     disc = (yy**2 + xx**2 <= tol**2).astype(np.float64)
     votes = ndimage.convolve(votes, disc, mode="constant")
     weak = (rel > p.blade_contrast) | (z < -p.blade_sigma)
-    pts = np.stack([rr, cc], axis=1).astype(np.float64)
-    return BladeField(pts, dirs, votes, weak, tol, min_px, r_lo, r_hi)
+    order = np.argsort(rr, kind="stable")  # by row, for BladeField.near
+    pts = np.stack([rr[order], cc[order]], axis=1).astype(np.float64)
+    return BladeField(pts, dirs[order], votes, weak, tol, min_px, r_lo, r_hi)
 
 
 def _clusters_at(field: BladeField, hub: np.ndarray) -> list[tuple[float, float]]:
     """:func:`_radial_clusters` of ``field`` around ``hub`` (vote-map pixel)."""
-    f = field
-    near = np.abs(f.pts - hub).max(axis=1) <= 2.0 * f.r_hi
+    f = field.near(hub, 2.0 * field.r_hi)
     return _radial_clusters(
-        hub, f.pts[near], f.dirs[near], tol=f.tol, r_max=2.0 * f.r_hi, bin_deg=6.0,
-        min_px=f.min_px,
-    )  # fmt: skip
+        hub, f.pts, f.dirs, tol=f.tol, r_max=2.0 * f.r_hi, bin_deg=6.0, min_px=f.min_px
+    )
 
 
 def radial_runs(

@@ -55,7 +55,7 @@ from pipeline.detect.rotor_body import Body, rotor_on_body, solid_bodies
 from pipeline.detect.vessels import VesselBlob, VesselParams, find_vessels, water_mask
 from pipeline.grid import Grid
 from pipeline.model import Detection, Tile
-from pipeline.objects import object_types
+from pipeline.objects import object_types, types_in
 
 
 @dataclass(frozen=True)
@@ -285,7 +285,10 @@ class MeasureDetector:
         p = self.rotors
         if p is None:
             return []
-        solid: list[np.ndarray] = []
+        blade = blade_field(ev_maps.gray, ev_maps.z, gsd_m=gsd_m, params=p)
+        if blade is None:  # no helicopter in the table, or too few blade pixels for one rotor
+            return []
+        solid = without_blades(ev_maps.bright | ev_maps.dark, gsd_m=gsd_m, params=p)
 
         def seat(r: Rotor) -> Rotor:
             return seat_on_body(
@@ -298,11 +301,8 @@ class MeasureDetector:
             )
 
         def confirm(r: Rotor) -> bool:
-            if not solid:
-                solid.append(without_blades(ev_maps.bright | ev_maps.dark, gsd_m=gsd_m, params=p))
-            return tail_confirmed_holds(seat(r), body=solid[0], blobs=blobs, gsd_m=gsd_m, params=p)
+            return tail_confirmed_holds(seat(r), body=solid, blobs=blobs, gsd_m=gsd_m, params=p)
 
-        blade = blade_field(ev_maps.gray, ev_maps.z, gsd_m=gsd_m, params=p)
         found = find_rotors(
             ev_maps.gray,
             ev_maps.z,
@@ -314,18 +314,14 @@ class MeasureDetector:
             field=blade,
         )
         rotors = [seat(r) for r in found]
-        lengths = [t.length_m for t in object_types().values() if t.category == "helicopter"]
-        if blade is None or not lengths:
-            return [(r, self.rotor_detection(r, gsd_m=gsd_m, grid=grid, tile=tile)) for r in rotors]
+        lengths = [t.length_m for t in types_in("helicopter")]
         lo, hi = p.body_length[0] * min(lengths), p.body_length[1] * max(lengths)
         candidates = [
             Body(b.center_rc, b.axis_heading_deg, b.length_px)
             for b in sorted(bodies, key=lambda b: -b.area_px)
             if lo <= b.length_px * gsd_m <= hi and b.natural_fraction <= self.gate.max_natural
         ]
-        if not solid:
-            solid.append(without_blades(ev_maps.bright | ev_maps.dark, gsd_m=gsd_m, params=p))
-        candidates += solid_bodies(solid[0], gsd_m=gsd_m, length_m=(lo, hi))
+        candidates += solid_bodies(solid, gsd_m=gsd_m, length_m=(lo, hi))
         for b in candidates:
             if any(math.dist(b.center_rc, r.hub_rc) <= 1.5 * r.radius_px for r in rotors):
                 continue

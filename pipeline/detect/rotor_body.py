@@ -82,7 +82,7 @@ def solid_bodies(solid: np.ndarray, *, gsd_m: float, length_m: tuple[float, floa
     dark pavement joints join a dark fuselage to a grid, the measured objects
     lose the body; opened, the joints go and the body stands alone.
     """
-    lab, n = ndimage.label(solid)
+    lab, _ = ndimage.label(solid)
     out: list[Body] = []
     for rp in regionprops(lab):
         length = float(rp.axis_major_length)
@@ -93,6 +93,11 @@ def solid_bodies(solid: np.ndarray, *, gsd_m: float, length_m: tuple[float, floa
         axis = vector_heading(math.cos(th), math.sin(th))
         out.append(Body((float(r) + 0.5, float(c) + 0.5), axis, length))
     return out
+
+
+#: A hub's best blade set: (most equal runs, minus the radius), hub, run angles,
+#: run reaches, off-axis runs, equal runs, blade count.
+_Best = tuple[tuple[int, float], np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]
 
 
 def _off_axis(angles: np.ndarray, axis_rad: float, sep_rad: float) -> np.ndarray:
@@ -176,7 +181,7 @@ def rotor_on_body(
     )
     if table.size == 0:
         return None
-    best: tuple[tuple[int, float], np.ndarray, np.ndarray, np.ndarray, int] | None = None
+    best: _Best | None = None
     for hub in _hub_candidates(field, centre, axis, length_px, shadow, p.body_hubs):
         runs = radial_runs(field, hub)
         if len(runs) < p.min_equal:
@@ -193,13 +198,11 @@ def rotor_on_body(
             n = _blade_count(ang[eq], p.blade_angle_tol_deg)
             key = (int(eq.sum()), -float(rho))
             if n is not None and (best is None or key > best[0]):
-                best = (key, hub, ang, reach, n)
+                best = (key, hub, ang, reach, off, eq, n)
     if best is None:
         return None
-    (_, neg_rho), hub, ang, reach, n = best
-    rho = -neg_rho
-    off = _off_axis(ang, axis_rad, sep)
-    radius = float(np.percentile(reach[off & (np.abs(reach - rho) <= p.equal_tol * rho)], 30))
+    _, hub, ang, reach, off, eq, n = best
+    radius = float(np.percentile(reach[eq], 30))
     centre_hub = hub + 0.5
     boom = ~off & (reach >= p.tail_min_ratio * radius) & (reach <= p.tail_max_ratio * radius)
     tail: float | None = None

@@ -100,8 +100,17 @@ def keep_blob(blob: Blob, *, gsd_m: float, gate: ShapeGate) -> bool:
     return blob.symmetry >= gate.min_symmetry and lo <= blob.fill <= hi and rlo <= ratio <= rhi
 
 
+#: Table categories a measured blob is typed against. Not helicopters: the table
+#: gives a helicopter's rotor diameter as its span and its length over the rotor
+#: disc, while a blob is the solid object (fuselage, stub wings, boom): the thin
+#: blades never fill it out to the disc. A blob of a helicopter row's size is a
+#: fixed-wing aircraft (a Su-25, 15.5 x 14.4 m, fits the Ka-52's 16 x 14.5 m);
+#: helicopters are typed by their rotors (:func:`classify_rotor`).
+BLOB_CATEGORIES = ("aircraft", "vehicle")
+
+
 def blob_to_call(blob: Blob, *, gsd_m: float) -> tuple[TypeCall, float, float]:
-    """Classify a blob: returns ``(call, length_m, span_m)``.
+    """Classify a blob against :data:`BLOB_CATEGORIES`: returns ``(call, length_m, span_m)``.
 
     Vehicles are long along their body axis; for compact blobs the longer
     extent is taken as the length.
@@ -110,7 +119,8 @@ def blob_to_call(blob: Blob, *, gsd_m: float) -> tuple[TypeCall, float, float]:
     span_m = blob.width_px * gsd_m
     if length_m < 12.0 and span_m > length_m:
         length_m, span_m = span_m, length_m
-    return classify_dims(length_m, span_m, gsd_m=gsd_m), length_m, span_m
+    call = classify_dims(length_m, span_m, gsd_m=gsd_m, categories=BLOB_CATEGORIES)
+    return call, length_m, span_m
 
 
 def blob_nose(blob: Blob, call: TypeCall, *, gsd_m: float, length_m: float) -> str | None:
@@ -222,7 +232,7 @@ class MeasureDetector:
     gate: ShapeGate = field(default_factory=ShapeGate)
     gsd_m: float | None = None
     name: str = "measure"
-    version: str = "1.14"
+    version: str = "1.15"
     vessels: VesselParams | None = field(default_factory=VesselParams)
     rotors: RotorParams | None = field(default_factory=RotorParams)
     max_wet_fraction: float = 0.3

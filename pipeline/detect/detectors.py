@@ -51,7 +51,7 @@ from pipeline.detect.rotor import (
     seat_on_body,
     without_blades,
 )
-from pipeline.detect.rotor_body import Body, rotor_on_body, solid_bodies
+from pipeline.detect.rotor_body import Body, align_to_body, rotor_on_body, solid_bodies
 from pipeline.detect.vessels import VesselBlob, VesselParams, find_vessels, water_mask
 from pipeline.grid import Grid
 from pipeline.model import Detection, Tile
@@ -232,7 +232,7 @@ class MeasureDetector:
     gate: ShapeGate = field(default_factory=ShapeGate)
     gsd_m: float | None = None
     name: str = "measure"
-    version: str = "1.15"
+    version: str = "1.16"
     vessels: VesselParams | None = field(default_factory=VesselParams)
     rotors: RotorParams | None = field(default_factory=RotorParams)
     max_wet_fraction: float = 0.3
@@ -283,7 +283,9 @@ class MeasureDetector:
     ) -> list[tuple[Rotor, Detection]]:
         """Helicopters found by their rotors, with their detections.
 
-        Hubs are seated on the body (:func:`pipeline.detect.rotor.seat_on_body`);
+        Hubs are seated on the body (:func:`pipeline.detect.rotor.seat_on_body`)
+        and headings follow the body where the tail run lies off it
+        (:func:`pipeline.detect.rotor_body.align_to_body`);
         rotors seen only by two blades and a tail must pass
         :func:`tail_confirmed_holds` against ``blobs`` (the measured objects).
         Then each of ``bodies`` (measured blobs of helicopter size, shape gate
@@ -323,7 +325,7 @@ class MeasureDetector:
             confirm=confirm,
             field=blade,
         )
-        rotors = [seat(r) for r in found]
+        rotors = [align_to_body(seat(r), solid, params=p) for r in found]
         lengths = [t.length_m for t in types_in("helicopter")]
         lo, hi = p.body_length[0] * min(lengths), p.body_length[1] * max(lengths)
         candidates = [

@@ -87,7 +87,9 @@ class RotorParams:
     (:func:`pipeline.detect.rotor_body.rotor_on_body`): measured bodies
     ``body_length`` times the table's shortest to longest helicopter are
     searched at ``body_hubs`` hubs for blades more than ``body_axis_sep_deg``
-    off the body axis, for table rotors up to ``body_max_radius_m``.
+    off the body axis, for table rotors up to ``body_max_radius_m``; a star
+    rotor whose tail run lies more than ``body_align_deg`` off the body under
+    its hub takes the body's axis (:func:`pipeline.detect.rotor_body.align_to_body`).
     """
 
     blade_contrast: float = 0.08
@@ -116,6 +118,7 @@ class RotorParams:
     body_hubs: int = 8
     body_axis_sep_deg: float = 20.0
     body_max_radius_m: float = 12.5
+    body_align_deg: float = 25.0
 
 
 @dataclass(frozen=True)

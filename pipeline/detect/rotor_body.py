@@ -38,13 +38,21 @@ The evidence is the same kind as a free-standing blade star, with the body
 as the prior that replaces the vote peak, so the result is an ordinary
 :class:`pipeline.detect.rotor.Rotor` (``on_body`` set).
 
+The body also checks a star rotor's heading (:func:`align_to_body`): the
+star test takes the tail from the longest radial run of boom proportions,
+which may be a blade's shadow or a pavement joint. Where that run lies more
+than ``body_align_deg`` off the axis of the body under the hub, the heading
+follows the body axis instead, the tail pointing to the side where the body
+reaches farther from the hub (the boom: 1.2-1.5 rotor radii behind the
+hub, the nose about 0.7 ahead).
+
 Units: pixel ``(row, col)``; headings degrees clockwise from grid north.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -223,4 +231,66 @@ def rotor_on_body(
     )
 
 
-__all__ = ["rotor_on_body"]
+def body_tail(
+    solid: np.ndarray,
+    hub_rc: tuple[float, float],
+    radius_px: float,
+    *,
+    min_elongation: float = 1.6,
+) -> tuple[np.ndarray, float] | None:
+    """Unit ``(drow, dcol)`` from the hub toward the tail along the body under it, and its reach.
+
+    The body is the connected part of ``solid`` (object pixels, blades opened
+    away) nearest the hub, within 0.3 rotor radii of it, cut to a window of
+    2.2 rotor radii; its axis is the major axis of its moment ellipse, and
+    the tail is the way the body reaches farther from the hub (reach in
+    pixels). ``None`` when no part is that near or the part is not elongated
+    (major over minor axis below ``min_elongation``).
+    """
+    h = int(math.ceil(2.2 * radius_px))
+    r0, c0 = int(math.floor(hub_rc[0])), int(math.floor(hub_rc[1]))
+    top, left = max(0, r0 - h), max(0, c0 - h)
+    sub = solid[top : r0 + h + 1, left : c0 + h + 1]
+    hr, hc = r0 - top, c0 - left
+    if not (0 <= hr < sub.shape[0] and 0 <= hc < sub.shape[1]):
+        return None
+    lab, n = ndimage.label(sub)
+    if n == 0:
+        return None
+    dist, (ir, ic) = ndimage.distance_transform_edt(lab == 0, return_indices=True)
+    if dist[hr, hc] > 0.3 * radius_px:
+        return None
+    part = lab == lab[ir[hr, hc], ic[hr, hc]]
+    rp = regionprops(part.astype(np.uint8))[0]
+    if rp.axis_major_length < min_elongation * max(rp.axis_minor_length, 1e-6):
+        return None
+    th = float(rp.orientation)
+    axis = np.array([math.cos(th), math.sin(th)])
+    rr, cc = np.nonzero(part)
+    proj = (rr - (hub_rc[0] - top - 0.5)) * axis[0] + (cc - (hub_rc[1] - left - 0.5)) * axis[1]
+    ahead, behind = float(proj.max()), float(-proj.min())
+    return (axis, ahead) if ahead > behind else (-axis, behind)
+
+
+def align_to_body(rotor: Rotor, solid: np.ndarray, *, params: RotorParams | None = None) -> Rotor:
+    """``rotor`` headed along the body under its hub where its tail run lies off that body.
+
+    When the tail direction (opposite ``heading_deg``) is more than
+    ``body_align_deg`` off the axis of :func:`body_tail`, the nose points
+    away from the body's tail and the tail run is dropped (the length is
+    then the called type's). Otherwise, or without an elongated body at
+    the hub, ``rotor`` is returned unchanged.
+    """
+    p = params or RotorParams()
+    found = body_tail(solid, rotor.hub_rc, rotor.radius_px)
+    if found is None:
+        return rotor
+    tail, _ = found
+    nose = np.array(heading_vector(rotor.heading_deg))
+    off = math.degrees(math.acos(min(1.0, abs(float(nose @ tail)))))
+    if off <= p.body_align_deg:
+        return rotor
+    return replace(rotor, heading_deg=vector_heading(-tail[0], -tail[1]), tail_px=None)
+
+
+__all__ = ["Body", "align_to_body", "body_tail", "rotor_on_body", "solid_bodies"]

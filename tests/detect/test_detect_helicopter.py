@@ -351,6 +351,39 @@ def test_solid_bodies_gives_axis_and_length_of_body_sized_parts():
     assert 40.0 <= b.length_px <= 48.0
 
 
+def _helicopter_body(heading: float, hub_rc: tuple[float, float]) -> np.ndarray:
+    """Plan mask of a fuselage and boom (px): 6 px ahead of the hub, 24 px behind, 5 px wide."""
+    rr, cc = np.mgrid[0:120, 0:120]
+    u = np.array([-math.cos(math.radians(heading)), math.sin(math.radians(heading))])
+    along = (rr + 0.5 - hub_rc[0]) * u[0] + (cc + 0.5 - hub_rc[1]) * u[1]
+    across = -(rr + 0.5 - hub_rc[0]) * u[1] + (cc + 0.5 - hub_rc[1]) * u[0]
+    return (along >= -24.0) & (along <= 6.0) & (np.abs(across) <= 2.5)
+
+
+@pytest.mark.parametrize("heading", [0.0, 70.0, 200.0])
+def test_align_to_body_turns_a_stray_tail_onto_the_body(heading):
+    from pipeline.detect.rotor_body import align_to_body, body_tail
+
+    hub = (60.0, 60.0)
+    solid = _helicopter_body(heading, hub)
+    tail, reach = body_tail(solid, hub, 17.0)
+    assert vector_heading(-tail[0], -tail[1]) == pytest.approx(heading, abs=3.0)
+    assert 22.0 <= reach <= 26.0
+    # the star test took a blade's shadow, 90 degrees off the body, for the tail
+    stray = Rotor(hub, radius_px=17.0, tail_px=30.0, heading_deg=(heading + 90.0) % 360.0, blades=5)
+    fixed = align_to_body(stray, solid)
+    assert abs((fixed.heading_deg - heading + 180.0) % 360.0 - 180.0) <= 3.0
+    assert fixed.tail_px is None and fixed.hub_rc == hub and fixed.radius_px == 17.0
+    # a tail run along the body is kept as measured, either way along it
+    for h in (heading, heading + 180.0):
+        along = Rotor(hub, radius_px=17.0, tail_px=30.0, heading_deg=(h + 10.0) % 360.0, blades=5)
+        assert align_to_body(along, solid) == along
+    # no elongated body at the hub: unchanged
+    disc = np.hypot(*(np.mgrid[0:120, 0:120] - 60.0)) <= 8.0
+    assert align_to_body(stray, disc) == stray
+    assert align_to_body(stray, np.zeros_like(solid)) == stray
+
+
 @pytest.mark.parametrize("gsd", [0.3, 0.5])
 @pytest.mark.parametrize("heading", [20.0, 250.0])
 def test_body_first_finds_a_helicopter_without_a_vote_peak(gsd, heading):

@@ -82,7 +82,10 @@ class RotorParams:
     :func:`body_share` (a tail-confirmed rotor needs ``min_body_cover`` too);
     ``yield_overlap``: a tail-confirmed rotor yields to a fixed-wing blob
     overlapping its disc by this share (see
-    :func:`pipeline.detect.detectors.tail_confirmed_holds`). ``twin_votes``,
+    :func:`pipeline.detect.detectors.tail_confirmed_holds`); any rotor yields to
+    a fixed-wing blob centred in its disc whose length and span are both
+    ``yield_span`` of its diameter or more
+    (:func:`pipeline.detect.detectors.spans_rotor`). ``twin_votes``,
     ``twin_dip``: see :func:`sunward_twin`. Body-first
     (:func:`pipeline.detect.rotor_body.rotor_on_body`): measured bodies
     ``body_length`` times the table's shortest to longest helicopter are
@@ -119,6 +122,7 @@ class RotorParams:
     body_axis_sep_deg: float = 20.0
     body_max_radius_m: float = 12.5
     body_align_deg: float = 25.0
+    yield_span: float = 0.9
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 from skimage.draw import line_aa
 
 from pipeline.detect.classify import classify_dims, classify_rotor
-from pipeline.detect.detectors import MeasureDetector, blob_to_call
+from pipeline.detect.detectors import MeasureDetector, blob_to_call, spans_rotor
 from pipeline.detect.geometry import ring_iou, vector_heading
 from pipeline.detect.measure import Blob, evidence
 from pipeline.detect.rotor import (
@@ -127,11 +127,19 @@ def test_blob_of_helicopter_row_size_is_typed_fixed_wing():
     # alone the table's Ka-52 row (length over the rotor disc, rotor diameter) fits best,
     # but a blob is no rotor disc -- blobs are typed against aircraft and vehicles only
     assert classify_dims(16.0, 14.5, gsd_m=0.5).cls == "Ka-52"
-    blob = Blob(
-        center_rc=(100.0, 100.0),
+    blob = _blob(16.0, 14.5)
+    call, length_m, span_m = blob_to_call(blob, gsd_m=0.5)
+    assert (length_m, span_m) == (16.0, 14.5)
+    assert call.cls == "Su-25" and call.category == "aircraft"
+    assert all(object_types()[name].category != "helicopter" for name, _ in call.alternatives)
+
+
+def _blob(length_m: float, span_m: float, centre=(100.0, 100.0), gsd: float = 0.5) -> Blob:
+    return Blob(
+        center_rc=centre,
         axis_heading_deg=30.0,
-        length_px=32.0,
-        width_px=29.0,
+        length_px=length_m / gsd,
+        width_px=span_m / gsd,
         area_px=300,
         symmetry=0.9,
         fill=0.4,
@@ -140,10 +148,24 @@ def test_blob_of_helicopter_row_size_is_typed_fixed_wing():
         paved_fraction=1.0,
         touches_edge=False,
     )
-    call, length_m, span_m = blob_to_call(blob, gsd_m=0.5)
-    assert (length_m, span_m) == (16.0, 14.5)
-    assert call.cls == "Su-25" and call.category == "aircraft"
-    assert all(object_types()[name].category != "helicopter" for name, _ in call.alternatives)
+
+
+def test_a_rotor_over_a_fixed_wing_aircraft_is_the_aircrafts():
+    # an airliner's wings, fuselage and shadow edges made a Mi-26-sized star (radius 18.4 m)
+    star = Rotor((101.0, 99.0), radius_px=36.8, tail_px=None, heading_deg=30.0, blades=8)
+    assert spans_rotor(_blob(40.5, 36.1), star, gsd_m=0.5, share=0.9)  # typed 737
+    # a helicopter's own body under its rotor: fuselage and stub wings, about 8 m across
+    mi24 = Rotor((101.0, 99.0), radius_px=17.3, tail_px=25.5, heading_deg=30.0, blades=5)
+    assert blob_to_call(_blob(20.4, 8.3), gsd_m=0.5)[0].category == "aircraft"
+    assert not spans_rotor(_blob(20.4, 8.3), mi24, gsd_m=0.5, share=0.9)
+    # ... and with its shadow merged, typed Su-25 by size, still smaller than the disc
+    mi28 = Rotor((101.0, 99.0), radius_px=18.2, tail_px=None, heading_deg=30.0, blades=5)
+    assert blob_to_call(_blob(13.0, 15.6), gsd_m=0.5)[0].cls == "Su-25"
+    assert not spans_rotor(_blob(13.0, 15.6), mi28, gsd_m=0.5, share=0.9)
+    # an aircraft beside the rotor, its centre outside the disc
+    assert not spans_rotor(_blob(40.5, 36.1, centre=(160.0, 100.0)), star, gsd_m=0.5, share=0.9)
+    # a blob of no table type (generic) does not take the rotor
+    assert not spans_rotor(_blob(90.0, 95.0), star, gsd_m=0.5, share=0.9)
 
 
 def _spokes(spokes: list[tuple[float, float]], *, gsd: float = 0.5, size: int = 240) -> np.ndarray:

@@ -104,8 +104,8 @@ def keep_blob(blob: Blob, *, gsd_m: float, gate: ShapeGate) -> bool:
 #: gives a helicopter's rotor diameter as its span and its length over the rotor
 #: disc, while a blob is the solid object (fuselage, stub wings, boom): the thin
 #: blades never fill it out to the disc. A blob of a helicopter row's size is a
-#: fixed-wing aircraft (a Su-25, 15.5 x 14.4 m, fits the Ka-52's 16 x 14.5 m);
-#: helicopters are typed by their rotors (:func:`classify_rotor`).
+#: fixed-wing aircraft (a Su-25, 15.3 x 14.4 m, measured a little long fits the
+#: Ka-52's 16 x 14.5 m); helicopters are typed by their rotors (:func:`classify_rotor`).
 BLOB_CATEGORIES = ("aircraft", "vehicle")
 
 
@@ -174,9 +174,8 @@ def spans_rotor(blob: Blob, rotor: Rotor, *, gsd_m: float, share: float) -> bool
     shadow edges can make a blade star over the whole aircraft (on
     synthetic seeds 7000-7009 and 7100-7109 a 737, a C-130 and an A320 typed
     Mi-26, a Su-25 typed Ka-52: blobs 0.95-1.3 of the false rotor's diameter
-    both ways). A
-    helicopter's solid body is smaller than its disc even with its shadow
-    merged (0.71 x 0.86 of the diameter on the sample tiles).
+    both ways). A helicopter's solid body is smaller than its disc even with
+    its shadow merged (0.71 x 0.86 of the diameter on the sample tiles).
     """
     if math.dist(blob.center_rc, rotor.hub_rc) > rotor.radius_px:
         return False

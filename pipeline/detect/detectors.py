@@ -152,13 +152,18 @@ def _inside_rotor(blob: Blob, rotor: Rotor) -> bool:
     return poly.area > 0 and poly.intersection(disc).area > 0.5 * poly.area
 
 
+def _fixed_wing_type(blob: Blob, *, gsd_m: float) -> bool:
+    """True when ``blob`` is typed as a fixed-wing table type (not a generic class)."""
+    call = blob_to_call(blob, gsd_m=gsd_m)[0]
+    return call.cls in object_types() and call.category == "aircraft"
+
+
 def _fixed_wing_in(blob: Blob, rotor: Rotor, *, gsd_m: float, overlap: float) -> bool:
     """True when ``blob`` is of a fixed-wing table type and overlaps ``rotor``'s disc.
 
     Overlap: more than ``overlap`` of the smaller of the two areas.
     """
-    call = blob_to_call(blob, gsd_m=gsd_m)[0]
-    if call.cls not in object_types() or call.category != "aircraft":
+    if not _fixed_wing_type(blob, gsd_m=gsd_m):
         return False
     poly = ring_polygon(blob.footprint_px)
     disc = ring_polygon(rotor.footprint_px(2.0 * rotor.radius_px))
@@ -181,8 +186,7 @@ def spans_rotor(blob: Blob, rotor: Rotor, *, gsd_m: float, share: float) -> bool
         return False
     if min(blob.width_px, blob.length_px) < share * 2.0 * rotor.radius_px:
         return False
-    call = blob_to_call(blob, gsd_m=gsd_m)[0]
-    return call.cls in object_types() and call.category == "aircraft"
+    return _fixed_wing_type(blob, gsd_m=gsd_m)
 
 
 def tail_confirmed_holds(

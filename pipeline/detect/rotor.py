@@ -573,6 +573,24 @@ def _line_axes(angles: np.ndarray, tol: float) -> int:
     return len(axes)
 
 
+def _star_lines(angles: np.ndarray, tol: float) -> bool:
+    """Whether runs at ``angles`` (radians) lie on lines a blade star, not a joint grid, makes.
+
+    Three or more straight lines through the hub; or two, from at least four
+    runs (both ends of both lines), crossing more than ``tol`` off square:
+    a 6- or 8-blade rotor with two blades hidden shows two lines at 60 or 45
+    degrees, while pavement joints meet at right angles.
+    """
+    n_lines = _line_axes(angles, tol)
+    if n_lines >= 3:
+        return True
+    if n_lines < 2 or angles.size < 4:
+        return False
+    axes = np.mod(angles, math.pi)
+    cross = np.abs((axes[:, None] - axes[None, :] + math.pi / 2) % math.pi - math.pi / 2)
+    return bool(abs(float(cross.max()) - math.pi / 2) > tol)
+
+
 def _blade_count(angles: np.ndarray, tol_deg: float) -> int | None:
     """Blade count ``n`` whose even spacing (360/n degrees) fits the most of ``angles``.
 
@@ -584,7 +602,8 @@ def _blade_count(angles: np.ndarray, tol_deg: float) -> int | None:
     fuselage and straight wings -- and are not looked for. The fitting runs
     must lie on at least three straight lines through the hub: two crossing
     lines (pavement joints meeting at a panel corner, markings) fit an 8-blade
-    grid with four runs but are no rotor. ``None`` when no ``n`` fits.
+    grid with four runs but are no rotor; two lines crossing off square will
+    do (:func:`_star_lines`). ``None`` when no ``n`` fits.
     """
     tol = math.radians(tol_deg)
     best: tuple[int, int] | None = None
@@ -594,7 +613,7 @@ def _blade_count(angles: np.ndarray, tol_deg: float) -> int | None:
         for a0 in angles:
             off = (angles - a0 + step / 2.0) % step - step / 2.0
             on = np.abs(off) <= tol
-            if int(on.sum()) > fit and _line_axes(angles[on], tol) >= 3:
+            if int(on.sum()) > fit and _star_lines(angles[on], tol):
                 fit = int(on.sum())
         if fit >= max(3, math.ceil(n / 2)) and (best is None or fit > best[1]):
             best = (n, fit)

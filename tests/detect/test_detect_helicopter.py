@@ -202,6 +202,16 @@ def test_blade_count_needs_three_lines_through_the_hub():
     assert _blade_count(deg(np.array([5.0, 50.0, 95.0, 140.0])), 12.0) == 8
 
 
+def test_two_blade_lines_off_square_are_a_star():
+    # a six-blade (coaxial) rotor with two blades under the fuselage: four runs on two
+    # lines 60 degrees apart (seed 7003's Ka-52 at 0.5 m); pavement joints cross square
+    deg = np.radians
+    assert _blade_count(deg(np.array([-58.0, -4.0, 114.0, 180.0])), 12.0) == 6
+    assert _blade_count(deg(np.array([0.0, 85.0, 180.0, 265.0])), 12.0) is None
+    # both lines need both ends: three runs on two lines are no star
+    assert _blade_count(deg(np.array([0.0, 60.0, 180.0])), 12.0) is None
+
+
 def test_two_blades_need_a_tail_off_both_blade_lines():
     deg = np.radians
     blades = deg(np.array([10.0, 82.0]))  # 72 degrees apart: a five-blade rotor

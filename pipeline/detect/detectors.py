@@ -256,7 +256,7 @@ class MeasureDetector:
     gate: ShapeGate = field(default_factory=ShapeGate)
     gsd_m: float | None = None
     name: str = "measure"
-    version: str = "1.18"
+    version: str = "1.19"
     vessels: VesselParams | None = field(default_factory=VesselParams)
     rotors: RotorParams | None = field(default_factory=RotorParams)
     max_wet_fraction: float = 0.3
@@ -326,7 +326,8 @@ class MeasureDetector:
         blade = blade_field(ev_maps.gray, ev_maps.z, gsd_m=gsd_m, params=p)
         if blade is None:  # no helicopter in the table, or too few blade pixels for one rotor
             return []
-        solid = without_blades(ev_maps.bright | ev_maps.dark, gsd_m=gsd_m, params=p)
+        objects = ev_maps.bright | ev_maps.dark
+        solid = without_blades(objects, gsd_m=gsd_m, params=p)
 
         def seat(r: Rotor) -> Rotor:
             return seat_on_body(
@@ -351,7 +352,7 @@ class MeasureDetector:
             confirm=confirm,
             field=blade,
         )
-        rotors = [align_to_body(seat(r), solid, params=p) for r in found]
+        rotors = [align_to_body(seat(r), solid, params=p, objects=objects) for r in found]
         lengths = [t.length_m for t in types_in("helicopter")]
         lo, hi = p.body_length[0] * min(lengths), p.body_length[1] * max(lengths)
         candidates = [

@@ -189,11 +189,13 @@ def _radius_range_m(slack: float) -> tuple[float, float]:
     return (min(radii) * (1.0 - slack), max(radii) * (1.0 + slack))
 
 
-def _run_length(mask: np.ndarray, hub: np.ndarray, direction: np.ndarray, start: float) -> float:
+def _run_length(
+    mask: np.ndarray, hub: np.ndarray, direction: np.ndarray, start: float, max_gap: float = 1.0
+) -> float:
     """Distance (pixels) from ``hub`` along ``direction`` to the end of the run of ``mask``.
 
     Steps of half a pixel from ``start``; the run ends at the first gap longer
-    than one pixel.
+    than ``max_gap`` pixels.
     """
     rows, cols = mask.shape
     t, last, gap = start, start, 0.0
@@ -206,7 +208,7 @@ def _run_length(mask: np.ndarray, hub: np.ndarray, direction: np.ndarray, start:
             last, gap = t, 0.0
         else:
             gap += 0.5
-            if gap > 1.0:
+            if gap > max_gap:
                 return last
         t += 0.5
 

@@ -64,6 +64,7 @@ from pipeline.detect.rotor import (
     Rotor,
     RotorParams,
     _blade_count,
+    _run_length,
     _shadow_ray,
     radial_runs,
 )
@@ -231,12 +232,23 @@ def rotor_on_body(
     )
 
 
+def _axis_run(mask: np.ndarray, hub: np.ndarray, direction: np.ndarray, *, max_gap: float) -> float:
+    """Longest run of ``mask`` from ``hub`` along ``direction`` turned up to 6 degrees (pixels)."""
+    best = 0.0
+    for d in np.radians(np.arange(-6.0, 6.1, 2.0)):
+        c, s = math.cos(d), math.sin(d)
+        w = np.array([c * direction[0] - s * direction[1], s * direction[0] + c * direction[1]])
+        best = max(best, _run_length(mask, hub, w, 0.0, max_gap=max_gap))
+    return best
+
+
 def body_tail(
     solid: np.ndarray,
     hub_rc: tuple[float, float],
     radius_px: float,
     *,
     min_elongation: float = 1.6,
+    objects: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float] | None:
     """Unit ``(drow, dcol)`` from the hub toward the tail along the body under it, and its reach.
 
@@ -244,13 +256,19 @@ def body_tail(
     away) nearest the hub, within 0.3 rotor radii of it, cut to a window of
     2.2 rotor radii; its axis is the major axis of its moment ellipse, and
     the tail is the way the body reaches farther from the hub (reach in
-    pixels). ``None`` when no part is that near or the part is not elongated
-    (major over minor axis below ``min_elongation``).
+    pixels). With ``objects`` (the object mask before blades were opened
+    away) the reaches are runs of it along the axis from the hub, bridging
+    gaps of 0.12 rotor radii: the opening takes a tail boom thinner than a
+    blade's bound off ``solid``, and blade shadows cut the fuselage, which
+    left the cabin ahead of the hub as the longer side. ``None`` when no
+    part is that near or the part is not elongated (major over minor axis
+    below ``min_elongation``).
     """
     h = int(math.ceil(2.2 * radius_px))
     r0, c0 = int(math.floor(hub_rc[0])), int(math.floor(hub_rc[1]))
     top, left = max(0, r0 - h), max(0, c0 - h)
-    sub = solid[top : r0 + h + 1, left : c0 + h + 1]
+    window = (slice(top, r0 + h + 1), slice(left, c0 + h + 1))
+    sub = solid[window]
     hr, hc = r0 - top, c0 - left
     if not (0 <= hr < sub.shape[0] and 0 <= hc < sub.shape[1]):
         return None
@@ -266,29 +284,43 @@ def body_tail(
         return None
     th = float(rp.orientation)
     axis = np.array([math.cos(th), math.sin(th)])
-    rr, cc = np.nonzero(part)
-    proj = (rr - (hub_rc[0] - top - 0.5)) * axis[0] + (cc - (hub_rc[1] - left - 0.5)) * axis[1]
-    ahead, behind = float(proj.max()), float(-proj.min())
+    if objects is None:
+        rr, cc = np.nonzero(part)
+        proj = (rr - (hub_rc[0] - top - 0.5)) * axis[0] + (cc - (hub_rc[1] - left - 0.5)) * axis[1]
+        ahead, behind = float(proj.max()), float(-proj.min())
+    else:
+        look = ndimage.binary_dilation(objects[window])
+        hub = np.array([hub_rc[0] - top, hub_rc[1] - left])
+        gap = max(1.0, 0.12 * radius_px)
+        ahead = _axis_run(look, hub, axis, max_gap=gap)
+        behind = _axis_run(look, hub, -axis, max_gap=gap)
     return (axis, ahead) if ahead > behind else (-axis, behind)
 
 
-def align_to_body(rotor: Rotor, solid: np.ndarray, *, params: RotorParams | None = None) -> Rotor:
+def align_to_body(
+    rotor: Rotor,
+    solid: np.ndarray,
+    *,
+    params: RotorParams | None = None,
+    objects: np.ndarray | None = None,
+) -> Rotor:
     """``rotor`` headed along the body under its hub where its tail run lies off that body.
 
     When the tail direction (opposite ``heading_deg``) is more than
-    ``body_align_deg`` off the axis of :func:`body_tail`, the nose points
-    away from the body's tail and the tail run is dropped (the length is
-    then the called type's). Otherwise, or without an elongated body at
-    the hub, ``rotor`` is returned unchanged.
+    ``body_align_deg`` off the axis of :func:`body_tail` (``objects`` goes to
+    it), or the rotor has no measured tail run (its heading was then taken
+    from a blade), the nose points away from the body's tail and the tail
+    run is dropped (the length is then the called type's). Otherwise, or
+    without an elongated body at the hub, ``rotor`` is returned unchanged.
     """
     p = params or RotorParams()
-    found = body_tail(solid, rotor.hub_rc, rotor.radius_px)
+    found = body_tail(solid, rotor.hub_rc, rotor.radius_px, objects=objects)
     if found is None:
         return rotor
     tail, _ = found
     nose = np.array(heading_vector(rotor.heading_deg))
     off = math.degrees(math.acos(min(1.0, abs(float(nose @ tail)))))
-    if off <= p.body_align_deg:
+    if off <= p.body_align_deg and rotor.tail_px is not None:
         return rotor
     return replace(rotor, heading_deg=vector_heading(-tail[0], -tail[1]), tail_px=None)
 

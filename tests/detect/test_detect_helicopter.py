@@ -416,6 +416,35 @@ def test_align_to_body_turns_a_stray_tail_onto_the_body(heading):
     assert align_to_body(stray, np.zeros_like(solid)) == stray
 
 
+@pytest.mark.parametrize("heading", [0.0, 135.0, 290.0])
+def test_body_tail_follows_a_thin_boom_past_a_blade_shadow(heading):
+    from pipeline.detect.rotor_body import align_to_body, body_tail
+
+    hub = (60.0, 60.0)
+    rr, cc = np.mgrid[0:120, 0:120]
+    u = np.array([-math.cos(math.radians(heading)), math.sin(math.radians(heading))])
+    along = (rr + 0.5 - hub[0]) * u[0] + (cc + 0.5 - hub[1]) * u[1]
+    across = np.abs(-(rr + 0.5 - hub[0]) * u[1] + (cc + 0.5 - hub[1]) * u[0])
+    # cabin 12 px ahead of the hub, 8 behind; a 2 px boom on to 40 px behind, which
+    # the blade opening takes off the solid mask; a 4 px blade shadow cuts the cabin behind
+    cabin = (along >= -8.0) & (along <= 12.0) & (across <= 3.0)
+    objects = (cabin | (along >= -40.0) & (along <= -8.0) & (across <= 1.0)) & (
+        np.abs(along + 3.0) > 2.0
+    )
+    solid = cabin & (along > -2.0)
+    tail, _ = body_tail(solid, hub, 30.0)
+    assert vector_heading(tail[0], tail[1]) == pytest.approx(heading, abs=3.0)  # the cabin
+    tail, reach = body_tail(solid, hub, 30.0, objects=objects)
+    assert vector_heading(-tail[0], -tail[1]) == pytest.approx(heading, abs=3.0)
+    assert 38.0 <= reach <= 42.0
+    # a rotor without a measured tail run takes the body's heading, even along the axis
+    guessed = Rotor(
+        hub, radius_px=30.0, tail_px=None, heading_deg=(heading + 175.0) % 360.0, blades=8
+    )
+    fixed = align_to_body(guessed, solid, objects=objects)
+    assert abs((fixed.heading_deg - heading + 180.0) % 360.0 - 180.0) <= 3.0
+
+
 @pytest.mark.parametrize("gsd", [0.3, 0.5])
 @pytest.mark.parametrize("heading", [20.0, 250.0])
 def test_body_first_finds_a_helicopter_without_a_vote_peak(gsd, heading):

@@ -586,7 +586,10 @@ def _star_lines(angles: np.ndarray, tol: float) -> bool:
     n_lines = _line_axes(angles, tol)
     if n_lines >= 3:
         return True
-    if n_lines < 2 or angles.size < 4:
+    if n_lines < 2:
+        return False
+    ends = np.sort(np.mod(angles, 2.0 * math.pi))
+    if int((np.diff(np.append(ends, ends[0] + 2.0 * math.pi)) > tol).sum()) < 4:
         return False
     axes = np.mod(angles, math.pi)
     cross = np.abs((axes[:, None] - axes[None, :] + math.pi / 2) % math.pi - math.pi / 2)

@@ -19,6 +19,7 @@ from pipeline.detect.rotor import (
     _blade_count,
     _drop_shadow_hubs,
     _measure,
+    _star_lines,
     _two_blades_and_tail,
     body_share,
     find_rotors,
@@ -210,6 +211,7 @@ def test_two_blade_lines_off_square_are_a_star():
     assert _blade_count(deg(np.array([0.0, 85.0, 180.0, 265.0])), 12.0) is None
     # both lines need both ends: three runs on two lines are no star
     assert _blade_count(deg(np.array([0.0, 60.0, 180.0])), 12.0) is None
+    assert _star_lines(deg(np.array([0.0, 60.0, 180.0, 184.0])), np.radians(12.0)) is False
 
 
 def test_two_blades_need_a_tail_off_both_blade_lines():

@@ -308,7 +308,7 @@ class MeasureDetector:
         """Helicopters found by their rotors, with their detections.
 
         Hubs are seated on the body (:func:`pipeline.detect.rotor.seat_on_body`)
-        and headings follow the body where the tail run lies off it
+        and headings follow the body where the tail run lies off it or is missing
         (:func:`pipeline.detect.rotor_body.align_to_body`);
         rotors seen only by two blades and a tail must pass
         :func:`tail_confirmed_holds` against ``blobs`` (the measured objects).

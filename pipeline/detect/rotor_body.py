@@ -304,7 +304,7 @@ def align_to_body(
     params: RotorParams | None = None,
     objects: np.ndarray | None = None,
 ) -> Rotor:
-    """``rotor`` headed along the body under its hub where its tail run lies off that body.
+    """``rotor`` headed along the body under its hub where its tail run lies off it or is missing.
 
     When the tail direction (opposite ``heading_deg``) is more than
     ``body_align_deg`` off the axis of :func:`body_tail` (``objects`` goes to

@@ -92,7 +92,8 @@ class RotorParams:
     searched at ``body_hubs`` hubs for blades more than ``body_axis_sep_deg``
     off the body axis, for table rotors up to ``body_max_radius_m``; a star
     rotor whose tail run lies more than ``body_align_deg`` off the body under
-    its hub takes the body's axis (:func:`pipeline.detect.rotor_body.align_to_body`).
+    its hub, or that has no tail run, takes the body's heading
+    (:func:`pipeline.detect.rotor_body.align_to_body`).
     """
 
     blade_contrast: float = 0.08

@@ -41,10 +41,10 @@ as the prior that replaces the vote peak, so the result is an ordinary
 The body also checks a star rotor's heading (:func:`align_to_body`): the
 star test takes the tail from the longest radial run of boom proportions,
 which may be a blade's shadow or a pavement joint. Where that run lies more
-than ``body_align_deg`` off the axis of the body under the hub, the heading
-follows the body axis instead, the tail pointing to the side where the body
-reaches farther from the hub (the boom: 1.2-1.5 rotor radii behind the
-hub, the nose about 0.7 ahead).
+than ``body_align_deg`` off the axis of the body under the hub, or no tail
+run was measured, the heading follows the body axis instead, the tail
+pointing to the side where the object mask runs farther along it from the
+hub (the boom: 1.2-1.5 rotor radii behind the hub, the nose about 0.7 ahead).
 
 Units: pixel ``(row, col)``; headings degrees clockwise from grid north.
 """

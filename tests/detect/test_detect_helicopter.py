@@ -385,13 +385,19 @@ def test_solid_bodies_gives_axis_and_length_of_body_sized_parts():
     assert 40.0 <= b.length_px <= 48.0
 
 
-def _helicopter_body(heading: float, hub_rc: tuple[float, float]) -> np.ndarray:
-    """Plan mask of a fuselage and boom (px): 6 px ahead of the hub, 24 px behind, 5 px wide."""
+def _body_frame(heading: float, hub_rc: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre offsets (px) from the hub of a 120 x 120 grid: along ``heading``, |across|."""
     rr, cc = np.mgrid[0:120, 0:120]
     u = np.array([-math.cos(math.radians(heading)), math.sin(math.radians(heading))])
     along = (rr + 0.5 - hub_rc[0]) * u[0] + (cc + 0.5 - hub_rc[1]) * u[1]
     across = -(rr + 0.5 - hub_rc[0]) * u[1] + (cc + 0.5 - hub_rc[1]) * u[0]
-    return (along >= -24.0) & (along <= 6.0) & (np.abs(across) <= 2.5)
+    return along, np.abs(across)
+
+
+def _helicopter_body(heading: float, hub_rc: tuple[float, float]) -> np.ndarray:
+    """Plan mask of a fuselage and boom (px): 6 px ahead of the hub, 24 px behind, 5 px wide."""
+    along, across = _body_frame(heading, hub_rc)
+    return (along >= -24.0) & (along <= 6.0) & (across <= 2.5)
 
 
 @pytest.mark.parametrize("heading", [0.0, 70.0, 200.0])
@@ -423,10 +429,7 @@ def test_body_tail_follows_a_thin_boom_past_a_blade_shadow(heading):
     from pipeline.detect.rotor_body import align_to_body, body_tail
 
     hub = (60.0, 60.0)
-    rr, cc = np.mgrid[0:120, 0:120]
-    u = np.array([-math.cos(math.radians(heading)), math.sin(math.radians(heading))])
-    along = (rr + 0.5 - hub[0]) * u[0] + (cc + 0.5 - hub[1]) * u[1]
-    across = np.abs(-(rr + 0.5 - hub[0]) * u[1] + (cc + 0.5 - hub[1]) * u[0])
+    along, across = _body_frame(heading, hub)
     # cabin 12 px ahead of the hub, 8 behind; a 2 px boom on to 40 px behind, which
     # the blade opening takes off the solid mask; a 4 px blade shadow cuts the cabin behind
     cabin = (along >= -8.0) & (along <= 12.0) & (across <= 3.0)

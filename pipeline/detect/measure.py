@@ -13,8 +13,10 @@ Steps, all on one single-band brightness image (mean of the first three bands):
    light concrete) that coarse sigma swells with the step between the two
    surfaces, so the brightness sigma is lowered to that of the residual to
    the edge-preserving surface background, but never below
-   ``sigma_floor_fraction`` of the coarse sigma nor ``sigma_floor_contrast``
-   of the background level (see :func:`brightness_sigma`). The paved mask is
+   ``sigma_floor_fraction`` of the coarse sigma (unless the coarse sigma is
+   many times the fine one, ``sigma_step_ratio``: then it measures the step
+   alone) nor ``sigma_floor_contrast`` of the background level (see
+   :func:`brightness_sigma`). The paved mask is
    where the fine-scale local standard deviation (window
    ``texture_window_m``) is low.
 3. **Candidates** — pixels with ``|residual| > threshold_sigma * sigma``,
@@ -78,6 +80,8 @@ class MeasureParams:
     # brightness sigma bounds (fractions; see brightness_sigma): 1.0 = coarse sigma only
     sigma_floor_fraction: float = 0.5
     sigma_floor_contrast: float = 0.08
+    # coarse / fine sigma ratios over which the coarse floor fades out (a surface step)
+    sigma_step_ratio: tuple[float, float] = (6.0, 10.0)
     # holes up to this area (m^2) inside candidate masks are filled; 0 = every hole
     max_hole_m2: float = 1000.0
 
@@ -228,10 +232,11 @@ def brightness_sigma(
     *,
     floor_fraction: float,
     floor_contrast: float,
+    step_ratio: tuple[float, float] = (0.0, 0.0),
 ) -> np.ndarray:
     """Noise sigma of the brightness channel: the fine estimate, bounded (units of the image).
 
-    ``min(coarse, max(fine, floor_fraction * coarse, floor_contrast * |background|))``:
+    ``min(coarse, max(fine, w * floor_fraction * coarse, floor_contrast * |background|))``:
     never above the coarse (large-window) sigma, so nothing gets less
     sensitive than before; at most ``1 / floor_fraction`` times more
     sensitive; and a residual must exceed ``threshold_sigma * floor_contrast``
@@ -239,8 +244,22 @@ def brightness_sigma(
     joints and stains are that strong). Only the brightness channel uses it:
     on the opponent-colour channels a fine sigma turns paint and soil
     patches into candidates.
+
+    ``w`` falls from 1 to 0 as ``coarse / fine`` rises from ``step_ratio[0]``
+    to ``step_ratio[1]`` (``w = 1`` throughout when the second is not above
+    the first). The coarse floor stands for clutter: on the Airbus sample's
+    airfields the 90th percentile of ``coarse / fine`` is 3.4-7.6 per
+    image. Far above that, the window
+    straddles one surface step on otherwise smooth ground (a dark apron in
+    light concrete), the coarse sigma measures the step, and only the
+    contrast floor is left.
     """
-    lower = np.maximum(floor_fraction * coarse_sigma, floor_contrast * np.abs(background))
+    w: np.ndarray | float = 1.0
+    lo, hi = step_ratio
+    if hi > lo:
+        ratio = coarse_sigma / np.maximum(fine_sigma, 1e-12)
+        w = np.clip((hi - ratio) / (hi - lo), 0.0, 1.0)
+    lower = np.maximum(w * floor_fraction * coarse_sigma, floor_contrast * np.abs(background))
     return np.minimum(coarse_sigma, np.maximum(fine_sigma, lower)).astype(np.float32)
 
 
@@ -670,6 +689,7 @@ def evidence(
                     b0,
                     floor_fraction=p.sigma_floor_fraction,
                     floor_contrast=p.sigma_floor_contrast,
+                    step_ratio=p.sigma_step_ratio,
                 ),
             )
     if p.surface_window_m > 0:

@@ -641,10 +641,11 @@ def sunward_twin(
     displaced away from the sun by up to ``max_blade_height_m / tan(elevation)``,
     their shadows. When only the shadows' star passes the rotor test (the
     body hides the real blades' inner halves), the real hub is still a vote
-    peak: the largest of ``votes`` (hub votes, ``(rows, cols)``) on the ray
-    from the hub toward the sun, 3 px or more away, is taken when it reaches
-    ``twin_votes`` of the hub's votes and the votes between dip below
-    ``twin_dip`` of the smaller peak (two hubs, not one smeared one).
+    peak: of the ``votes`` (hub votes, ``(rows, cols)``) on the ray from the
+    hub toward the sun, 3 px or more away, those past a dip (the votes
+    between fall below ``twin_dip`` of the smaller peak: two hubs, not one
+    smeared one, nor the hub peak's own shoulder) are searched, and the
+    largest is taken when it reaches ``twin_votes`` of the hub's votes.
     Radius, tail and heading are kept (a shadow on flat ground has the
     rotor's plan shape). Unknown sun: unchanged.
     """
@@ -658,8 +659,11 @@ def sunward_twin(
     ri = np.clip(np.rint(pts[:, 0]).astype(np.int64), 0, votes.shape[0] - 1)
     ci = np.clip(np.rint(pts[:, 1]).astype(np.int64), 0, votes.shape[1] - 1)
     v = votes[ri, ci]
-    k = int(np.argmax(np.where(ts >= 3.0, v, -1.0)))
-    if ts[k] < 3.0 or v[k] < p.twin_votes * v[0] or v[:k].min() > p.twin_dip * min(v[0], v[k]):
+    # a twin peak: the votes between it and the hub dip (not the hub peak's own shoulder)
+    before = np.concatenate([[np.inf], np.minimum.accumulate(v)[:-1]])
+    twin = (ts >= 3.0) & (before <= p.twin_dip * np.minimum(v[0], v))
+    k = int(np.argmax(np.where(twin, v, -1.0)))
+    if not twin[k] or v[k] < p.twin_votes * v[0]:
         return rotor
     new = hub + ts[k] * toward + 0.5
     return replace(rotor, hub_rc=(float(new[0]), float(new[1])))

@@ -305,6 +305,21 @@ def test_sunward_twin_moves_a_shadows_hub_to_the_real_hub():
     assert sunward_twin(shadow, twin, **no_sun) == shadow
 
 
+def test_sunward_twin_looks_past_the_hub_peaks_shoulder():
+    """A broad shadow peak 3 px out outvotes the real hub's peak 12 px out: the twin is found."""
+    yy, xx = np.mgrid[0:100, 0:100]
+
+    def peak(r: float, c: float, height: float, sigma: float) -> np.ndarray:
+        return height * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * sigma**2))
+
+    shadow = Rotor(hub_rc=(50.5, 50.5), radius_px=20.0, tail_px=30.0, heading_deg=90.0, blades=5)
+    sun = {"gsd_m": 0.5, "sun_azimuth_deg": 180.0, "sun_elevation_deg": 40.0}
+    votes = peak(50, 50, 10.0, 4.0) + peak(62, 50, 6.5, 1.5)
+    assert votes[53, 50] > votes[62, 50]  # the shoulder outvotes the twin
+    moved = sunward_twin(shadow, votes, **sun)
+    assert moved.hub_rc == pytest.approx((62.5, 50.5), abs=0.6)
+
+
 def test_a_shadow_hub_has_its_rotors_radius():
     """Sun due south: a star 10 px north of a rotor is its shadow only if equally large."""
     real = Rotor(hub_rc=(50.5, 50.5), radius_px=20.0, tail_px=30.0, heading_deg=90.0, blades=5)

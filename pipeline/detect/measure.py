@@ -239,20 +239,20 @@ def brightness_sigma(
     ``min(coarse, max(fine, w * floor_fraction * coarse, floor_contrast * |background|))``:
     never above the coarse (large-window) sigma, so nothing gets less
     sensitive than before; at most ``1 / floor_fraction`` times more
-    sensitive; and a residual must exceed ``threshold_sigma * floor_contrast``
-    of the local background level where the fine sigma is small (pavement
-    joints and stains are that strong). Only the brightness channel uses it:
+    sensitive, except at a surface step (below); and a residual must
+    exceed ``threshold_sigma * floor_contrast`` of the local background
+    level where the fine sigma is small (pavement joints and stains are
+    that strong). Only the brightness channel uses it:
     on the opponent-colour channels a fine sigma turns paint and soil
     patches into candidates.
 
     ``w`` falls from 1 to 0 as ``coarse / fine`` rises from ``step_ratio[0]``
     to ``step_ratio[1]`` (``w = 1`` throughout when the second is not above
     the first). The coarse floor stands for clutter: on the Airbus sample's
-    airfields the 90th percentile of ``coarse / fine`` is 3.4-7.6 per
-    image. Far above that, the window
-    straddles one surface step on otherwise smooth ground (a dark apron in
-    light concrete), the coarse sigma measures the step, and only the
-    contrast floor is left.
+    airfields the 90th percentile of ``coarse / fine`` is 3.4-7.6 per image.
+    Far above that, the window straddles one surface step on otherwise
+    smooth ground (a dark apron in light concrete), the coarse sigma
+    measures the step, and only the contrast floor is left.
     """
     w: np.ndarray | float = 1.0
     lo, hi = step_ratio

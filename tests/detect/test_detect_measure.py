@@ -204,14 +204,24 @@ def test_brightness_sigma_drops_the_coarse_floor_at_a_surface_step():
     np.testing.assert_allclose(got, [50.0, 25.0, 0.08 * 60.0])
 
 
-@pytest.mark.parametrize("apron_m", [100.0, 160.0])
-def test_white_aircraft_on_dark_apron_in_concrete(scene, apron_m):
-    """A dark apron (60 DN) inside light concrete (200 DN) with a white-ish Il-20 on it.
+@pytest.mark.parametrize(
+    ("apron_m", "value", "old"),
+    [
+        (100.0, 130.0, {"sigma_floor_fraction": 1.0, "max_hole_m2": 0.0}),
+        (160.0, 130.0, {"sigma_floor_fraction": 1.0, "max_hole_m2": 0.0}),
+        (120.0, 100.0, {"sigma_step_ratio": (0.0, 0.0)}),
+    ],
+)
+def test_aircraft_on_dark_apron_in_concrete(scene, apron_m, value, old):
+    """A dark apron (60 DN) inside light concrete (200 DN) with an Il-20 (``value`` DN) on it.
 
     At 160 m the large-window noise sigma swells with the concrete/apron step
     (z ~ 2 at the aircraft); at 100 m the apron's edge residuals ring it and a
-    plain hole fill swallows the whole apron. Both missed the aircraft before
-    the sigma bounds and the hole-size cap.
+    plain hole fill swallows the whole apron. Both missed the white (130 DN)
+    aircraft before the sigma bounds and the hole-size cap (``old``). A grey
+    one (100 DN: +40 DN) in the middle of a 120 m apron stays under the
+    threshold while the coarse floor is half the step-swollen coarse sigma;
+    past ``sigma_step_ratio`` only the contrast floor bounds it.
     """
     from dataclasses import replace
 
@@ -222,42 +232,15 @@ def test_white_aircraft_on_dark_apron_in_concrete(scene, apron_m):
     h, c = int(apron_m / gsd / 2), n // 2
     img[c - h : c + h, c - h : c + h] -= 140.0
     scene.paint_aircraft(
-        img, (c, c), length_m=35.9, span_m=37.4, heading_deg=30.0, gsd_m=gsd, value=130.0
+        img, (c, c), length_m=35.9, span_m=37.4, heading_deg=30.0, gsd_m=gsd, value=value
     )
     arr = np.clip(img, 0, 255).astype(np.uint8)[None].repeat(3, 0)
     tile = scene.mem_tile((n, n), gsd)
     dets = MeasureDetector().detect(arr, grid=tile.grid, tile=tile, valid=None)
     assert [d.cls for d in dets] == ["Il-20"]
     assert abs(dets[0].length_m - 35.9) <= 2 * gsd
-    old = replace(MeasureParams(), sigma_floor_fraction=1.0, max_hole_m2=0.0)
-    assert MeasureDetector(params=old).detect(arr, grid=tile.grid, tile=tile, valid=None) == []
-
-
-def test_faint_aircraft_in_the_middle_of_a_dark_apron(scene):
-    """A grey Il-20 (+40 DN) in the middle of a 120 m dark apron (60 DN) in concrete (200 DN).
-
-    The 140 DN step swells the coarse sigma to many times the apron's own
-    noise; with the coarse floor at half of it the aircraft stays under the
-    threshold. Past ``sigma_step_ratio`` only the contrast floor bounds it.
-    """
-    from dataclasses import replace
-
-    from pipeline.detect.measure import MeasureParams
-
-    gsd, n = 0.5, 640
-    img = scene.apron((n, n), level=200.0, noise=3.0)
-    h, c = int(120.0 / gsd / 2), n // 2
-    img[c - h : c + h, c - h : c + h] -= 140.0
-    scene.paint_aircraft(
-        img, (c, c), length_m=35.9, span_m=37.4, heading_deg=30.0, gsd_m=gsd, value=100.0
-    )
-    arr = np.clip(img, 0, 255).astype(np.uint8)[None].repeat(3, 0)
-    tile = scene.mem_tile((n, n), gsd)
-    dets = MeasureDetector().detect(arr, grid=tile.grid, tile=tile, valid=None)
-    assert [d.cls for d in dets] == ["Il-20"]
-    assert abs(dets[0].length_m - 35.9) <= 2 * gsd
-    old = replace(MeasureParams(), sigma_step_ratio=(0.0, 0.0))
-    assert MeasureDetector(params=old).detect(arr, grid=tile.grid, tile=tile, valid=None) == []
+    before = replace(MeasureParams(), **old)
+    assert MeasureDetector(params=before).detect(arr, grid=tile.grid, tile=tile, valid=None) == []
 
 
 def test_fill_small_holes_keeps_large_ones_open():

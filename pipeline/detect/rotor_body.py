@@ -234,12 +234,11 @@ def rotor_on_body(
 
 def _axis_run(mask: np.ndarray, hub: np.ndarray, direction: np.ndarray, *, max_gap: float) -> float:
     """Longest run of ``mask`` from ``hub`` along ``direction`` turned up to 6 degrees (pixels)."""
-    best = 0.0
-    for d in np.radians(np.arange(-6.0, 6.1, 2.0)):
-        c, s = math.cos(d), math.sin(d)
-        w = np.array([c * direction[0] - s * direction[1], s * direction[0] + c * direction[1]])
-        best = max(best, _run_length(mask, hub, w, 0.0, max_gap=max_gap))
-    return best
+    heading = vector_heading(float(direction[0]), float(direction[1]))
+    return max(
+        _run_length(mask, hub, np.array(heading_vector(heading + d)), 0.0, max_gap=max_gap)
+        for d in range(-6, 7, 2)
+    )
 
 
 def body_tail(

@@ -256,7 +256,7 @@ class MeasureDetector:
     gate: ShapeGate = field(default_factory=ShapeGate)
     gsd_m: float | None = None
     name: str = "measure"
-    version: str = "1.22"
+    version: str = "1.23"
     vessels: VesselParams | None = field(default_factory=VesselParams)
     rotors: RotorParams | None = field(default_factory=RotorParams)
     max_wet_fraction: float = 0.3

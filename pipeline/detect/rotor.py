@@ -214,13 +214,24 @@ def _run_length(
         t += 0.5
 
 
-def _line_directions(thin: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _line_directions(
+    thin: np.ndarray, darkening: np.ndarray, *, sigma_px: float = 1.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixels of ``thin`` lying on straight lines and their unit line directions.
 
     Returns ``(rows, cols, dirs)`` with ``dirs`` of shape ``(n, 2)``
-    (``(drow, dcol)``); orientation from the structure tensor (coherence > 0.5).
+    (``(drow, dcol)``); orientation from the structure tensor (integration
+    scale ``sigma_px``, coherence > 0.5) of ``darkening``, the continuous
+    line-depth image ``thin`` was thresholded from (:func:`thin_dark_lines`).
+    Not of ``thin`` itself: a faint one-pixel line 8-14 degrees off an image
+    axis thresholds to a staircase of axis-parallel dashes, whose tensor
+    leans 7-11 degrees toward the axis (a blade's votes then miss its hub by
+    a fifth of its length); in the depth image it is a straight
+    anti-aliased ridge, read within 2-4 degrees.
     """
-    arr, arc, acc = structure_tensor(thin.astype(np.float64), sigma=1.0, order="rc")
+    arr, arc, acc = structure_tensor(
+        np.asarray(darkening, dtype=np.float64), sigma=sigma_px, order="rc"
+    )
     rr, cc = np.nonzero(thin)
     a, b, c = arr[rr, cc], arc[rr, cc], acc[rr, cc]
     tr = a + c
@@ -255,14 +266,23 @@ def _radial_clusters(
     bin_deg: float,
     min_px: int,
 ) -> list[tuple[float, float]]:
-    """Radial line pixels around ``hub`` grouped by angle: ``(angle_rad, reach_px)`` each."""
+    """Radial line pixels around ``hub`` grouped by angle: ``(angle_rad, reach_px)`` each.
+
+    Pixels are binned by angle (``bin_deg``) and runs of occupied bins are
+    groups. A group's reach is its farthest pixel within ``tol`` of the ray
+    from the hub at the group's median angle: near the hub every line's
+    pixels spread over many bins and chain groups together, so a pavement
+    joint passing a few pixels from the hub, a few degrees off a blade,
+    would otherwise lend the blade its length.
+    """
     d = pts - hub
     dist = np.linalg.norm(d, axis=1)
     perp = np.abs(d[:, 0] * dirs[:, 1] - d[:, 1] * dirs[:, 0])
     sel = (perp <= tol) & (dist <= r_max) & (dist >= 2.0)
     if not sel.any():
         return []
-    ang = np.arctan2(d[sel, 1], d[sel, 0])
+    rel = d[sel]
+    ang = np.arctan2(rel[:, 1], rel[:, 0])
     far = dist[sel]
     nb = int(round(360.0 / bin_deg))
     b = ((ang + math.pi) / (2 * math.pi) * nb).astype(np.int64) % nb
@@ -284,7 +304,11 @@ def _radial_clusters(
             if int(members.sum()) >= min_px:
                 a = ang[members]
                 mean = math.atan2(float(np.sin(a).mean()), float(np.cos(a).mean()))
-                out.append((mean, float(far[members].max()) + 0.5))
+                # reach along the run's own ray: chained bins also hold other lines' pixels
+                ray = mean + float(np.median(np.mod(a - mean + math.pi, 2 * math.pi) - math.pi))
+                off = np.abs(rel[members, 0] * math.sin(ray) - rel[members, 1] * math.cos(ray))
+                along = far[members][off <= tol] if (off <= tol).any() else far[members]
+                out.append((mean, float(along.max()) + 0.5))
             run = []
     return out
 
@@ -362,7 +386,7 @@ def blade_field(
     thick = without_blades(dark, gsd_m=gsd_m, params=p)
     rel, line_sig = thin_dark_lines(gray, size_px=2 * k + 1)
     cand = ((rel > p.blade_contrast) & (line_sig > p.blade_sigma) | dark) & ~thick
-    rr, cc, dirs = _line_directions(cand)
+    rr, cc, dirs = _line_directions(cand, np.clip(rel, 0.0, 1.0))
     # blades end within a rotor radius of the hub: drop long straight lines (pavement joints)
     # a line continues under an object (a joint under a parked aircraft) and past the border
     keep = _line_extent(cand | dark, rr, cc, dirs, limit=int(math.ceil(p.max_line_radii * r_hi)))

@@ -281,8 +281,8 @@ def _radial_clusters(
     sel = (perp <= tol) & (dist <= r_max) & (dist >= 2.0)
     if not sel.any():
         return []
-    rel = d[sel]
-    ang = np.arctan2(rel[:, 1], rel[:, 0])
+    vec = d[sel]
+    ang = np.arctan2(vec[:, 1], vec[:, 0])
     far = dist[sel]
     nb = int(round(360.0 / bin_deg))
     b = ((ang + math.pi) / (2 * math.pi) * nb).astype(np.int64) % nb
@@ -306,7 +306,7 @@ def _radial_clusters(
                 mean = math.atan2(float(np.sin(a).mean()), float(np.cos(a).mean()))
                 # reach along the run's own ray: chained bins also hold other lines' pixels
                 ray = mean + float(np.median(np.mod(a - mean + math.pi, 2 * math.pi) - math.pi))
-                off = np.abs(rel[members, 0] * math.sin(ray) - rel[members, 1] * math.cos(ray))
+                off = np.abs(vec[members, 0] * math.sin(ray) - vec[members, 1] * math.cos(ray))
                 along = far[members][off <= tol] if (off <= tol).any() else far[members]
                 out.append((mean, float(along.max()) + 0.5))
             run = []

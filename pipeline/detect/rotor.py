@@ -307,7 +307,8 @@ def _radial_clusters(
                 # reach along the run's own ray: chained bins also hold other lines' pixels
                 ray = mean + float(np.median(np.mod(a - mean + math.pi, 2 * math.pi) - math.pi))
                 off = np.abs(vec[members, 0] * math.sin(ray) - vec[members, 1] * math.cos(ray))
-                along = far[members][off <= tol] if (off <= tol).any() else far[members]
+                on_ray = off <= tol
+                along = far[members][on_ray] if on_ray.any() else far[members]
                 out.append((mean, float(along.max()) + 0.5))
             run = []
     return out
